@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Submits jobscripts/demo.sbatch to a real single-node SLURM cluster (jobscripts/local-slurm),
+# waits for it, and checks the JSON result the job wrote. Skips (77) when not root.
+set -euo pipefail
+root=$1
+build_dir=$2
+[[ $(id -u) -eq 0 ]] || { echo "needs root to start the local cluster: skipped"; exit 77; }
+work=$(mktemp -d /tmp/parla-slurm-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+"$root/jobscripts/local-slurm" sbatch --wait --chdir="$work" \
+  --export=ALL,PARLA_ROOT="$root",PARLA_BUILD_DIR="$build_dir" \
+  "$root/jobscripts/demo.sbatch" --intervals 200003 --tasks 9
+out=$(ls "$work"/parla-demo-*.out)
+cat "$out"
+"${PARLA_PYTHON:-python3}" - "$out" <<'PY'
+import json, sys
+last = open(sys.argv[1]).read().strip().splitlines()[-1]
+result = json.loads(last)
+assert result["app"] == "demo", result
+assert result["ranks"] == 2, f"expected the job's 2 ranks, got {result['ranks']}"
+assert result["check"]["ok"] is True, result["check"]
+assert result["check"]["intervals_counted"] == 200003, result["check"]
+print("slurm demo job ok:", result["metrics"])
+PY
