@@ -1,0 +1,123 @@
+// TaskRecord: the runtime's representation of one task. Internal; user code holds `Task`.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <parla/detail/ref.hpp>
+#include <parla/detail/task_function.hpp>
+#include <parla/resources.hpp>
+#include <parla/task_state.hpp>
+
+namespace parla::detail {
+
+class TaskRecord;
+struct ResolvedPlacement;
+
+/// A successor edge. It lives inside the successor (its `edges` array) and is pushed onto
+/// the predecessor's lock-free successor list; it holds a reference to the predecessor so a
+/// deadlock report can name what a task waits for. That reference is dropped when the
+/// successor finishes.
+struct Edge {
+  TaskRecord* succ = nullptr;
+  Edge* next = nullptr;
+  Ref<TaskRecord> pred;
+};
+
+/// A body's failure, shared by the failed task and every task it cancelled.
+struct Failure : std::enable_shared_from_this<Failure> {
+  std::string task_name;
+  std::exception_ptr error;
+  /// Set once some wait rethrew it, so wait_all()/the destructor do not report it twice.
+  std::atomic<bool> reported{false};
+};
+
+class TaskRecord {
+ public:
+  // Flags in m_flags.
+  static constexpr std::uint8_t k_spawned = 1;     // spawn() bound a body to this record
+  static constexpr std::uint8_t k_waited = 2;      // some thread waits for this task
+  static constexpr std::uint8_t k_deferred = 4;    // body called defer_completion()
+  static constexpr std::uint8_t k_has_error = 8;   // m_error is written (first writer wins)
+  static constexpr std::uint8_t k_counted_load = 16;  // devices of m_device_mask count it as load
+  static constexpr std::uint8_t k_outstanding = 32;   // counted in the runtime's outstanding tasks
+
+  TaskRecord() = default;
+  TaskRecord(const TaskRecord&) = delete;
+  TaskRecord& operator=(const TaskRecord&) = delete;
+  ~TaskRecord();
+
+  void add_ref() noexcept {
+    // relaxed: a new reference is always made from an existing one, which keeps the record
+    // alive; no other memory is published by the increment.
+    m_refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() noexcept {
+    // acq_rel: the last release must see every write made through other references before
+    // it destroys the record.
+    if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+
+  [[nodiscard]] TaskState state() const noexcept {
+    // acquire: pairs with the release (seq_cst) store of a final state, which publishes the
+    // result and failure written before it.
+    return m_state.load(std::memory_order_acquire);
+  }
+  /// The key's name, the `name` option, or "task@<address>" for an unnamed task.
+  [[nodiscard]] std::string display_name() const;
+  [[nodiscard]] const ResultBox& result() const noexcept { return m_result; }
+  /// The failure that made this task failed or cancelled (null otherwise).
+  [[nodiscard]] const std::shared_ptr<Failure>& failure() const noexcept { return m_failure; }
+  [[nodiscard]] std::span<Edge> edges() noexcept;
+
+  // ---- fields (used by the runtime; see src/runtime_impl.cpp) -----------------------------
+  std::atomic<std::uint32_t> m_refs{1};
+  /// Unfinished predecessors, plus one held by spawn() until it has wired every edge.
+  std::atomic<std::int32_t> m_pending{1};
+  std::atomic<TaskState> m_state{TaskState::placeholder};
+  std::atomic<std::uint8_t> m_flags{0};
+  /// Parties that must finish before the task completes: the body, plus its completion
+  /// token when the body deferred completion.
+  std::atomic<std::uint8_t> m_finish_parties{1};
+  /// Lock-free successor list; `closed_list()` once the task finished.
+  std::atomic<Edge*> m_successors{nullptr};
+  /// Intrusive link of the injection queues.
+  std::atomic<TaskRecord*> m_next{nullptr};
+  /// The failure of a predecessor that cancels this task (first writer wins). Owned by the
+  /// runtime's failure list, which outlives every task of the runtime.
+  std::atomic<Failure*> m_cancel_cause{nullptr};
+
+  TaskFunction m_body;
+  ResultBox m_result;
+  std::string m_name;
+  RuntimeImpl* m_runtime = nullptr;
+  std::exception_ptr m_error;  // body's exception (guarded by k_has_error)
+  std::shared_ptr<Failure> m_failure;
+
+  const ResolvedPlacement* m_placement = nullptr;
+  std::unique_ptr<ResolvedPlacement> m_own_placement;
+  std::uint64_t m_device_mask = 0;  // devices held while running
+  int m_primary_device = 0;         // device whose worker runs the body
+  std::int64_t m_vcus_units = 0;    // reserved on each device of m_device_mask
+  std::size_t m_memory = 0;
+  int m_priority = 0;
+
+  Edge m_inline_edges[2];
+  std::unique_ptr<Edge[]> m_heap_edges;
+  std::uint32_t m_num_edges = 0;
+
+  // Tracing (only when the runtime traces).
+  std::uint64_t m_trace_id = 0;
+
+ private:
+  void destroy() noexcept;
+};
+
+/// The sentinel that closes a successor list.
+Edge* closed_list() noexcept;
+
+}  // namespace parla::detail

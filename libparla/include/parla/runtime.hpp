@@ -1,0 +1,106 @@
+// Runtime: the node scheduler (workers, devices, spawning, waiting).
+#pragma once
+
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <parla/dep.hpp>
+#include <parla/detail/task_function.hpp>
+#include <parla/device.hpp>
+#include <parla/runtime_config.hpp>
+#include <parla/runtime_stats.hpp>
+#include <parla/spawn_options.hpp>
+#include <parla/task.hpp>
+#include <parla/task_context.hpp>
+#include <parla/task_space.hpp>
+
+namespace parla {
+
+namespace detail {
+
+/// Adapts a user body (`R()` or `R(TaskContext&)`) to the runtime's calling convention and
+/// stores its return value.
+template <class Fn>
+struct BodyAdapter {
+  Fn fn;
+  void operator()(TaskContext& ctx, ResultBox& out) {
+    if constexpr (std::is_invocable_v<Fn&, TaskContext&>) {
+      using R = std::invoke_result_t<Fn&, TaskContext&>;
+      if constexpr (std::is_void_v<R>) {
+        fn(ctx);
+      } else {
+        out.emplace<std::decay_t<R>>(fn(ctx));
+      }
+    } else {
+      using R = std::invoke_result_t<Fn&>;
+      if constexpr (std::is_void_v<R>) {
+        fn();
+      } else {
+        out.emplace<std::decay_t<R>>(fn());
+      }
+    }
+  }
+};
+
+}  // namespace detail
+
+/// The node runtime: a cpu device with N workers and optional simulated GPUs, each with one
+/// worker. Spawn from any thread (including task bodies); wait from any thread (a waiting
+/// thread helps run tasks, so a wait inside a body does not deadlock the pool).
+///
+/// The destructor waits for every task; failures nobody waited for are printed on stderr
+/// there (destructors cannot throw) — call `finish()` first to get them as exceptions.
+class Runtime {
+ public:
+  explicit Runtime(RuntimeConfig config = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  /// Spawns a task running `body` (a move-only callable `R()` or `R(TaskContext&)`; its
+  /// return value is the task's result). Throws parla::Error when the options are invalid
+  /// (a key spawned twice, a device that does not exist, a reservation larger than any
+  /// candidate device); nothing is spawned then.
+  template <class F>
+  Task spawn(SpawnOptions options, F&& body) {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_invocable_v<Fn&, TaskContext&> || std::is_invocable_v<Fn&>,
+                  "a task body must be callable as body() or body(parla::TaskContext&)");
+    static_assert(std::is_move_constructible_v<Fn>, "a task body must be movable");
+    return submit(std::move(options),
+                  detail::TaskFunction(detail::BodyAdapter<Fn>{std::forward<F>(body)}));
+  }
+
+  /// Waits for a task, an element, or every element of a slice; rethrows the first failure
+  /// among them as parla::TaskError, or throws parla::DeadlockError when nothing can make
+  /// progress for the deadlock timeout.
+  void wait(const Dep& what);
+  /// Waits for every element of the space (spawned or referenced).
+  void wait(const TaskSpace& space);
+  /// Waits until every spawned task is done; rethrows the first failure no wait has
+  /// reported yet.
+  void wait_all();
+  /// Same as wait_all(); the explicit end of a runtime scope.
+  void finish() { wait_all(); }
+
+  /// Every device: the cpu first (id 0), then gpu(0), gpu(1), ...
+  [[nodiscard]] const std::vector<const Device*>& devices() const noexcept;
+  /// Number of GPUs (simulated or real).
+  [[nodiscard]] int num_gpus() const noexcept;
+  /// Number of cpu workers.
+  [[nodiscard]] int num_workers() const noexcept;
+  /// The settings in effect (environment resolved).
+  [[nodiscard]] const RuntimeConfig& config() const noexcept;
+  /// Counters and busy fractions (see RuntimeStats).
+  [[nodiscard]] RuntimeStats stats() const;
+
+  [[nodiscard]] detail::RuntimeImpl& impl() const noexcept { return *m_impl; }
+
+ private:
+  Task submit(SpawnOptions&& options, detail::TaskFunction&& body);
+  std::unique_ptr<detail::RuntimeImpl> m_impl;
+};
+
+}  // namespace parla

@@ -1,0 +1,33 @@
+// SpawnOptions: everything about a task except its body.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <parla/dep.hpp>
+#include <parla/placement.hpp>
+#include <parla/task_space.hpp>
+
+namespace parla {
+
+/// Options of `Runtime::spawn`, meant for designated initialisers:
+/// `rt.spawn({.key = T[i], .dependencies = {T[i - 1]}, .placement = parla::gpu, .vcus = 0.5}, body)`.
+struct SpawnOptions {
+  /// The task's element in a TaskSpace (empty: an anonymous task).
+  TaskRef key{};
+  /// Tasks, elements (spawned or not yet) and slices that must complete first.
+  std::vector<Dep> dependencies{};
+  /// Where it may run (default: cpu).
+  Placement placement{};
+  /// Fraction of each device it holds while running (1.0 = the whole device).
+  double vcus = 0.0;
+  /// Bytes of each device's memory it holds while running.
+  std::size_t memory = 0;
+  /// Ready tasks with priority > 0 are taken before ordinary ready tasks of their device.
+  int priority = 0;
+  /// Display name for anonymous tasks (keyed tasks are named after their key).
+  std::string name{};
+};
+
+}  // namespace parla

@@ -1,0 +1,1220 @@
+#include "runtime_impl.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <unordered_set>
+
+#include <parla/error.hpp>
+#include <parla/runtime.hpp>
+#include <parla/task_context.hpp>
+
+#include "cpu_device.hpp"
+#include "sim/sim_gpu_device.hpp"
+#include "task_space_state.hpp"
+
+namespace parla::detail {
+
+namespace {
+
+/// A body running on this thread (nested bodies run inside waits form a stack).
+struct ExecFrame {
+  TaskRecord* task;
+  ExecFrame* prev;
+};
+
+/// Which runtime (if any) the current thread works for.
+struct ThreadState {
+  ExecFrame* frames = nullptr;
+  RuntimeImpl* runtime = nullptr;
+  Worker* worker = nullptr;
+  int helper_body_depth = 0;  // bodies run by this non-worker thread while it waits
+};
+thread_local ThreadState t_thread;
+
+constexpr int k_spin_rounds = 32;
+constexpr std::size_t k_max_report_lines = 64;
+
+std::string env_string(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+long long env_int(const char* name, long long fallback, long long min_value) {
+  const std::string v = env_string(name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (end == v.c_str() || *end != '\0' || x < min_value) {
+    throw Error(std::string(name) + "='" + v + "' is not an integer >= " + std::to_string(min_value) +
+                "; unset it or give a valid value");
+  }
+  return x;
+}
+
+double env_double(const char* name, double fallback) {
+  const std::string v = env_string(name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || *end != '\0' || !(x > 0)) {
+    throw Error(std::string(name) + "='" + v + "' is not a positive number of seconds");
+  }
+  return x;
+}
+
+RuntimeConfig resolve_config(RuntimeConfig c) {
+  if (c.num_workers <= 0) {
+    const unsigned hw = std::thread::hardware_concurrency();
+    c.num_workers = static_cast<int>(env_int("PARLA_NUM_WORKERS", hw == 0 ? 1 : hw, 1));
+  }
+  if (c.sim_gpus < 0) c.sim_gpus = static_cast<int>(env_int("PARLA_SIM_GPUS", 0, 0));
+  if (c.sim_gpus > 63) {
+    throw Error("sim_gpus=" + std::to_string(c.sim_gpus) + " is too many: at most 63 GPUs per runtime");
+  }
+  if (c.sim_gpu_memory == 0) {
+    c.sim_gpu_memory = static_cast<std::size_t>(env_int("PARLA_SIM_GPU_MEMORY", 16LL << 30, 1));
+  }
+  if (c.trace_path.empty()) c.trace_path = env_string("PARLA_TRACE");
+  if (c.deadlock_timeout <= 0) c.deadlock_timeout = env_double("PARLA_DEADLOCK_TIMEOUT", 60.0);
+  if (env_string("PARLA_STATS") == "1") c.collect_stats = true;
+  return c;
+}
+
+std::string exception_text(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown exception (not derived from std::exception)";
+  }
+}
+
+template <class F>
+void for_each_bit(std::uint64_t mask, F&& f) {
+  while (mask != 0) {
+    const int d = __builtin_ctzll(mask);
+    f(d);
+    mask &= mask - 1;
+  }
+}
+
+bool try_take(std::atomic<std::int64_t>& pool, std::int64_t amount) noexcept {
+  if (amount == 0) return true;
+  std::int64_t v = pool.load(std::memory_order_relaxed);
+  do {
+    if (v < amount) return false;
+    // acq_rel: reservations and releases of one device form one modification order; the
+    // park protocol relies on the park mutex for the rest.
+  } while (!pool.compare_exchange_weak(v, v - amount, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed));
+  return true;
+}
+
+void set_error(TaskRecord* t, std::exception_ptr e) {
+  // acq_rel: first writer wins; the error itself is published by the finish-parties
+  // decrement (acq_rel) that follows on the writing thread.
+  if ((t->m_flags.fetch_or(TaskRecord::k_has_error, std::memory_order_acq_rel) &
+       TaskRecord::k_has_error) == 0) {
+    t->m_error = std::move(e);
+  }
+}
+
+std::string format_vcus(std::int64_t units) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(units) / k_vcus_unit);
+  return buf;
+}
+
+}  // namespace
+
+// ---- construction ----------------------------------------------------------------------------
+
+RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
+    : m_owner(&owner), m_config(resolve_config(std::move(config))) {
+  m_tracing = !m_config.trace_path.empty();
+  m_timed = m_tracing || m_config.collect_stats;
+  m_start = std::chrono::steady_clock::now();
+
+  auto add_slot = [&](std::unique_ptr<Device> dev, int first_worker) {
+    auto slot = std::make_unique<DeviceSlot>();
+    slot->first_worker = first_worker;
+    slot->num_workers = dev->num_workers();
+    slot->memory_capacity = dev->memory_capacity();
+    slot->memory_free.store(static_cast<std::int64_t>(dev->memory_capacity()), std::memory_order_relaxed);
+    slot->device = std::move(dev);
+    m_device_list.push_back(slot->device.get());
+    m_devices.push_back(std::move(slot));
+  };
+  add_slot(std::make_unique<CpuDevice>(m_config.num_workers, host_memory_bytes()), 0);
+  for (int g = 0; g < m_config.sim_gpus; ++g) {
+    add_slot(std::make_unique<SimGpuDevice>(g, m_config.sim_gpu_memory), m_config.num_workers + g);
+  }
+  m_default_placement.options.push_back(ResolvedOption{1, 0, 0, 0});
+
+  for (const auto& slot : m_devices) {
+    for (int i = 0; i < slot->num_workers; ++i) {
+      auto w = std::make_unique<Worker>();
+      w->index = static_cast<int>(m_workers.size());
+      w->device = slot->device->id();
+      w->rng = 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(w->index + 1);
+      m_workers.push_back(std::move(w));
+    }
+  }
+  for (auto& w : m_workers) {
+    Worker* wp = w.get();
+    w->thread = std::thread([this, wp] { worker_main(*wp); });
+  }
+}
+
+RuntimeImpl::~RuntimeImpl() {
+  shutdown();
+  // Spaces that outlive the runtime must not call back into it.
+  std::lock_guard<std::mutex> lock(m_space_mutex);
+  for (auto& weak : m_spaces) {
+    if (auto space = weak.lock()) space->detach_runtime();
+  }
+}
+
+void RuntimeImpl::register_space(const std::shared_ptr<TaskSpaceState>& space) {
+  std::lock_guard<std::mutex> lock(m_space_mutex);
+  // Drop entries of dead spaces now and then so the list stays proportional to live ones.
+  if (m_spaces.size() >= 64 && (m_spaces.size() & (m_spaces.size() - 1)) == 0) {
+    std::erase_if(m_spaces, [](const auto& w) { return w.expired(); });
+  }
+  m_spaces.push_back(space);
+}
+
+void RuntimeImpl::on_record_created(TaskRecord& record) noexcept {
+  record.m_runtime = this;
+  if (m_tracing) record.m_trace_id = m_next_trace_id.fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- spawn -----------------------------------------------------------------------------------
+
+Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
+  // 1. Everything that can fail is checked before anything changes.
+  Ref<TaskRecord> record;
+  if (o.key.valid()) {
+    if (&o.key.space()->runtime_ref() != this) {
+      throw Error("key " + o.key.name() + " belongs to a TaskSpace of another runtime");
+    }
+    record = o.key.space()->get_or_create(o.key.key());
+  }
+  const std::string display = record ? record->m_name : (o.name.empty() ? std::string("task") : o.name);
+  std::unique_ptr<ResolvedPlacement> own_placement;
+  const ResolvedPlacement* placement = resolve_placement(o, display, own_placement);
+
+  std::vector<Ref<TaskRecord>> preds;
+  preds.reserve(o.dependencies.size());
+  for (const Dep& d : o.dependencies) collect_predecessors(d, preds);
+  for (const auto& p : preds) {
+    if (p.get() == record.get()) {
+      throw Error("task '" + display + "' depends on itself; remove it from its dependencies");
+    }
+    if (p->m_runtime != this) {
+      throw Error("task '" + display + "' depends on '" + p->display_name() +
+                  "', which belongs to another runtime");
+    }
+  }
+
+  // 2. Claim the key (or make an anonymous record).
+  if (record) {
+    // acq_rel: exactly one spawn wins a key.
+    if ((record->m_flags.fetch_or(TaskRecord::k_spawned | TaskRecord::k_outstanding,
+                                  std::memory_order_acq_rel) &
+         TaskRecord::k_spawned) != 0) {
+      throw Error("task " + record->m_name +
+                  " was spawned twice; each key of a TaskSpace can be spawned once (use a new key, "
+                  "or another TaskSpace for the next iteration)");
+    }
+  } else {
+    record = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
+    on_record_created(*record);
+    record->m_name = std::move(o.name);
+    record->m_flags.store(TaskRecord::k_spawned | TaskRecord::k_outstanding, std::memory_order_relaxed);
+  }
+  TaskRecord* t = record.get();
+  t->m_body = std::move(body);
+  t->m_placement = placement;
+  t->m_own_placement = std::move(own_placement);
+  t->m_priority = o.priority;
+  t->add_ref();  // the execution reference, dropped by finalize()
+
+  // relaxed: this task cannot finish (and decrement) before its spawn guard is released
+  // below, which happens after this increment in program order.
+  m_outstanding.fetch_add(1, std::memory_order_relaxed);
+
+  // 3. Wire the edges. The spawn guard (m_pending starts at 1) keeps the task from becoming
+  // ready while edges are added.
+  const auto n = static_cast<std::uint32_t>(preds.size());
+  Edge* edges = t->m_inline_edges;
+  if (n > 2) {
+    t->m_heap_edges = std::make_unique<Edge[]>(n);
+    edges = t->m_heap_edges.get();
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Edge* e = &edges[i];
+    e->succ = t;
+    TaskRecord* pred = preds[i].get();
+    e->pred = std::move(preds[i]);
+    // relaxed: the guard keeps m_pending >= 1; the decrements are acq_rel.
+    t->m_pending.fetch_add(1, std::memory_order_relaxed);
+    if (!push_successor(pred, e)) {
+      // The predecessor already finished (its list is closed).
+      t->m_pending.fetch_sub(1, std::memory_order_relaxed);
+      if (pred->m_state.load(std::memory_order_acquire) != TaskState::completed) {
+        Failure* expected = nullptr;
+        t->m_cancel_cause.compare_exchange_strong(expected, pred->m_failure.get(),
+                                                  std::memory_order_acq_rel,
+                                                  std::memory_order_relaxed);
+      }
+    }
+    if (m_tracing) {
+      std::lock_guard<std::mutex> lock(m_trace_mutex);
+      m_trace_flows.emplace_back(pred->m_trace_id, t->m_trace_id);
+    }
+  }
+  t->m_num_edges = n;
+  // seq_cst: publishes the edges to the deadlock report, which only reads the edges of
+  // tasks it sees pending or later.
+  t->m_state.store(TaskState::pending, std::memory_order_seq_cst);
+
+  // 4. Release the guard.
+  if (t->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    ExecContext ex;
+    ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+    on_ready(t, ex);
+    drain_cancelled(ex);
+  }
+  return record;
+}
+
+bool RuntimeImpl::push_successor(TaskRecord* pred, Edge* edge) noexcept {
+  // acquire: a closed list was closed by finalize() after publishing the final state.
+  Edge* head = pred->m_successors.load(std::memory_order_acquire);
+  do {
+    if (head == closed_list()) return false;
+    edge->next = head;
+    // release: the edge's fields are visible to the thread that closes and walks the list.
+  } while (!pred->m_successors.compare_exchange_weak(head, edge, std::memory_order_release,
+                                                     std::memory_order_acquire));
+  return true;
+}
+
+void RuntimeImpl::collect_predecessors(const Dep& dep, std::vector<Ref<TaskRecord>>& out) const {
+  const auto& v = dep.value();
+  if (const Task* task = std::get_if<Task>(&v)) {
+    if (!task->valid()) throw Error("a dependency is an empty Task handle; pass a spawned task");
+    out.push_back(Ref<TaskRecord>::share(task->record()));
+  } else if (const TaskRef* ref = std::get_if<TaskRef>(&v)) {
+    if (!ref->valid()) throw Error("a dependency is an empty TaskRef; index a TaskSpace (T[i])");
+    out.push_back(ref->space()->get_or_create(ref->key()));
+  } else if (const TaskSlice* slice = std::get_if<TaskSlice>(&v)) {
+    for (const TaskKey& k : slice->keys()) out.push_back(slice->space()->get_or_create(k));
+  }
+}
+
+const ResolvedPlacement* RuntimeImpl::resolve_placement(
+    const SpawnOptions& o, const std::string& name, std::unique_ptr<ResolvedPlacement>& storage) const {
+  const Resources defaults{o.vcus, o.memory};
+  if (!(o.vcus >= 0.0) || o.vcus > 1.0 + 1e-9) {
+    throw Error("task '" + name + "' requests " + std::to_string(o.vcus) +
+                " vcus; vcus is a fraction of one device, between 0 and 1");
+  }
+  if (o.placement.is_default() && defaults.empty()) return &m_default_placement;
+
+  std::vector<PlacementOption> options;
+  if (o.placement.is_default()) {
+    options.push_back(PlacementOption{{DeviceSpec{DeviceKind::cpu, 0}}, std::nullopt});
+  } else {
+    options = o.placement.options();
+  }
+  const int gpus = num_gpus();
+  auto gpu_list = [&] {
+    std::string s;
+    for (int g = 0; g < gpus; ++g) s += (g != 0 ? ", gpu(" : "gpu(") + std::to_string(g) + ")";
+    return s;
+  };
+  auto candidates = [&](const DeviceSpec& spec) {
+    std::vector<int> ids;
+    if (spec.kind == DeviceKind::cpu) {
+      if (spec.index > 0) {
+        throw Error("placement cpu(" + std::to_string(spec.index) + ") for task '" + name +
+                    "' requested but this runtime has one cpu device, cpu(0) (its workers are "
+                    "set by PARLA_NUM_WORKERS)");
+      }
+      ids.push_back(0);
+      return ids;
+    }
+    if (gpus == 0) {
+      throw Error("placement " + std::string(spec.index < 0 ? "gpu" : "gpu(" + std::to_string(spec.index) + ")") +
+                  " for task '" + name +
+                  "' requested but this runtime has no GPUs (devices: cpu); set PARLA_SIM_GPUS=N "
+                  "or RuntimeConfig::sim_gpus to simulate N GPUs, or CUDA_VISIBLE_DEVICES");
+    }
+    if (spec.index >= gpus || spec.index < -1) {
+      throw Error("placement gpu(" + std::to_string(spec.index) + ") for task '" + name +
+                  "' requested but this runtime has " + std::to_string(gpus) + " GPU" +
+                  (gpus == 1 ? "" : "s") + ": " + gpu_list() +
+                  " (set PARLA_SIM_GPUS or RuntimeConfig::sim_gpus, or CUDA_VISIBLE_DEVICES)");
+    }
+    if (spec.index >= 0) {
+      ids.push_back(1 + spec.index);
+    } else {
+      for (int g = 0; g < gpus; ++g) ids.push_back(1 + g);
+    }
+    return ids;
+  };
+
+  auto out = std::make_unique<ResolvedPlacement>();
+  std::vector<std::string> rejected;
+  for (const PlacementOption& opt : options) {
+    const Resources r = opt.resources.value_or(defaults);
+    if (!(r.vcus >= 0.0) || r.vcus > 1.0 + 1e-9) {
+      throw Error("task '" + name + "' requests " + std::to_string(r.vcus) +
+                  " vcus; vcus is a fraction of one device, between 0 and 1");
+    }
+    std::vector<std::vector<int>> combos{{}};
+    for (const DeviceSpec& spec : opt.devices) {
+      const std::vector<int> ids = candidates(spec);
+      std::vector<std::vector<int>> next;
+      for (const auto& c : combos) {
+        for (int id : ids) {
+          if (std::find(c.begin(), c.end(), id) != c.end()) continue;
+          auto e = c;
+          e.push_back(id);
+          next.push_back(std::move(e));
+        }
+      }
+      combos = std::move(next);
+    }
+    if (combos.empty()) {
+      rejected.push_back("a multi-device option needs " + std::to_string(opt.devices.size()) +
+                         " distinct devices that this runtime does not have");
+      continue;
+    }
+    const auto units = static_cast<std::int64_t>(std::llround(r.vcus * k_vcus_unit));
+    for (const auto& c : combos) {
+      if (c.empty()) continue;
+      ResolvedOption ro;
+      ro.primary = c.front();
+      ro.vcus_units = units;
+      ro.memory = r.memory;
+      bool fits = true;
+      for (int id : c) {
+        ro.mask |= std::uint64_t{1} << id;
+        const DeviceSlot& s = *m_devices[static_cast<std::size_t>(id)];
+        if (r.memory > s.memory_capacity) {
+          rejected.push_back("it requests " + std::to_string(r.memory) + " bytes on " +
+                             s.device->name() + ", which has " + std::to_string(s.memory_capacity));
+          fits = false;
+        }
+      }
+      const bool duplicate = std::any_of(out->options.begin(), out->options.end(), [&](const auto& x) {
+        return x.mask == ro.mask && x.primary == ro.primary;
+      });
+      if (fits && !duplicate) out->options.push_back(ro);
+    }
+  }
+  if (out->options.empty()) {
+    std::string why;
+    for (const auto& r : rejected) why += (why.empty() ? "" : "; ") + r;
+    throw Error("task '" + name + "' (placement " + o.placement.to_string() +
+                ") can never run: " + why + ". Lower the request or choose larger devices.");
+  }
+  storage = std::move(out);
+  return storage.get();
+}
+
+// ---- readiness, mapping, resources ---------------------------------------------------------
+
+void RuntimeImpl::on_ready(TaskRecord* t, ExecContext& ex) {
+  // acquire: a failing predecessor stored the cause before its acq_rel decrement.
+  if (t->m_cancel_cause.load(std::memory_order_acquire) != nullptr) {
+    ex.cancelled.push_back(t);
+    return;
+  }
+  // relaxed: informational (reports); the queue push publishes the task.
+  t->m_state.store(TaskState::ready, std::memory_order_relaxed);
+  if (t->m_placement == &m_default_placement) {
+    t->m_device_mask = 1;
+    t->m_primary_device = 0;
+    enqueue(t, ex);
+    return;
+  }
+  const int short_device = try_map(t);
+  if (short_device < 0) {
+    enqueue(t, ex);
+  } else {
+    park(t, short_device, ex);
+  }
+}
+
+int RuntimeImpl::try_map(TaskRecord* t) {
+  const auto& opts = t->m_placement->options;
+  // Candidates in order of load (sum over their devices), ties in placement order.
+  std::size_t order_buf[8];
+  std::vector<std::size_t> order_vec;
+  std::size_t* order = order_buf;
+  if (opts.size() > 8) {
+    order_vec.resize(opts.size());
+    order = order_vec.data();
+  }
+  std::int64_t loads_buf[8];
+  std::vector<std::int64_t> loads_vec;
+  std::int64_t* loads = loads_buf;
+  if (opts.size() > 8) {
+    loads_vec.resize(opts.size());
+    loads = loads_vec.data();
+  }
+  for (std::size_t i = 0; i < opts.size(); ++i) {
+    order[i] = i;
+    loads[i] = 0;
+    if (opts.size() > 1) {
+      // relaxed: a heuristic; stale values only make the choice less good.
+      for_each_bit(opts[i].mask, [&](int d) { loads[i] += m_devices[static_cast<std::size_t>(d)]->load.load(std::memory_order_relaxed); });
+    }
+  }
+  std::stable_sort(order, order + opts.size(), [&](std::size_t a, std::size_t b) { return loads[a] < loads[b]; });
+
+  int first_short = -1;
+  for (std::size_t k = 0; k < opts.size(); ++k) {
+    const ResolvedOption& o = opts[order[k]];
+    int short_device = -1;
+    if (!o.accounted() || reserve(o, short_device)) {
+      t->m_device_mask = o.mask;
+      t->m_primary_device = o.primary;
+      t->m_vcus_units = o.vcus_units;
+      t->m_memory = o.memory;
+      for_each_bit(o.mask, [&](int d) {
+        m_devices[static_cast<std::size_t>(d)]->load.fetch_add(1, std::memory_order_relaxed);
+      });
+      t->m_flags.fetch_or(TaskRecord::k_counted_load, std::memory_order_relaxed);
+      return -1;
+    }
+    if (first_short < 0) first_short = short_device;
+  }
+  return first_short;
+}
+
+bool RuntimeImpl::reserve(const ResolvedOption& o, int& short_device) {
+  std::uint64_t taken = 0;
+  bool ok = true;
+  for_each_bit(o.mask, [&](int d) {
+    if (!ok) return;
+    DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
+    if (!try_take(s.vcus_free, o.vcus_units)) {
+      ok = false;
+    } else if (!try_take(s.memory_free, static_cast<std::int64_t>(o.memory))) {
+      s.vcus_free.fetch_add(o.vcus_units, std::memory_order_acq_rel);
+      ok = false;
+    }
+    if (ok) {
+      taken |= std::uint64_t{1} << d;
+    } else {
+      short_device = d;
+    }
+  });
+  if (!ok) {
+    for_each_bit(taken, [&](int d) {
+      DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
+      s.vcus_free.fetch_add(o.vcus_units, std::memory_order_acq_rel);
+      s.memory_free.fetch_add(static_cast<std::int64_t>(o.memory), std::memory_order_acq_rel);
+    });
+  }
+  return ok;
+}
+
+void RuntimeImpl::park(TaskRecord* t, int device, ExecContext& ex) {
+  // Parking re-checks under the device's park mutex; a release gives resources back before
+  // taking that mutex, so either the re-check sees them or the releaser sees the task.
+  for (;;) {
+    DeviceSlot& s = *m_devices[static_cast<std::size_t>(device)];
+    std::unique_lock<std::mutex> lock(s.park_mutex);
+    const int r = try_map(t);
+    if (r < 0) {
+      lock.unlock();
+      enqueue(t, ex);
+      return;
+    }
+    if (r == device) {
+      s.parked.push_back(t);
+      return;
+    }
+    device = r;
+  }
+}
+
+void RuntimeImpl::release_resources(TaskRecord* t, ExecContext& ex) {
+  const std::uint64_t mask = t->m_device_mask;
+  for_each_bit(mask, [&](int d) {
+    DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
+    s.vcus_free.fetch_add(t->m_vcus_units, std::memory_order_acq_rel);
+    s.memory_free.fetch_add(static_cast<std::int64_t>(t->m_memory), std::memory_order_acq_rel);
+  });
+  t->m_vcus_units = 0;
+  t->m_memory = 0;
+  for_each_bit(mask, [&](int d) {
+    DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
+    std::deque<TaskRecord*> waiting;
+    {
+      std::lock_guard<std::mutex> lock(s.park_mutex);
+      waiting.swap(s.parked);
+    }
+    for (TaskRecord* p : waiting) {
+      const int r = try_map(p);
+      if (r < 0) {
+        enqueue(p, ex);
+      } else {
+        park(p, r, ex);
+      }
+    }
+  });
+}
+
+void RuntimeImpl::enqueue(TaskRecord* t, ExecContext& ex) {
+  const int d = t->m_primary_device;
+  DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
+  if (t->m_priority > 0) {
+    s.urgent.push(t);
+    s.idle.notify_one();
+    return;
+  }
+  Worker* w = ex.worker;
+  const int here = w != nullptr ? w->device : ex.helper_device;
+  if (here == d && ex.allow_bypass && ex.bypass == nullptr) {
+    ex.bypass = t;  // run next on this thread: no queue round trip, no wake-up
+    return;
+  }
+  if (w != nullptr && w->device == d) {
+    w->deque.push(t);
+    if (s.num_workers > 1) s.idle.notify_one();
+    return;
+  }
+  s.inbox.push(t);
+  s.idle.notify_one();
+}
+
+// ---- execution and completion ----------------------------------------------------------------
+
+TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
+  Worker* w = ex.worker;
+  // relaxed: informational (reports, Task::state()).
+  t->m_state.store(TaskState::running, std::memory_order_relaxed);
+  bool was_active = false;
+  if (w != nullptr) {
+    was_active = w->active.load(std::memory_order_relaxed);
+    w->active.store(true, std::memory_order_relaxed);
+  } else {
+    ++t_thread.helper_body_depth;
+    m_helpers_active.fetch_add(1, std::memory_order_relaxed);
+  }
+  const std::int64_t start = m_timed ? now_ns() : 0;
+  ExecFrame frame{t, t_thread.frames};
+  t_thread.frames = &frame;
+  {
+    TaskContext ctx(*m_owner, *t, w != nullptr ? w->index : -1);
+    try {
+      t->m_body(ctx, t->m_result);
+    } catch (...) {
+      set_error(t, std::current_exception());
+    }
+  }
+  t_thread.frames = frame.prev;
+  t->m_body.reset();  // captures die now, on the worker, not when the last handle goes
+  if (m_timed) {
+    const std::int64_t end = now_ns();
+    if (w != nullptr) {
+      w->busy_ns.store(w->busy_ns.load(std::memory_order_relaxed) + (end - start), std::memory_order_relaxed);
+    }
+    if (m_tracing) {
+      TraceEvent ev{t->m_trace_id, t->display_name(), t->m_primary_device, start, end};
+      if (w != nullptr) {
+        w->trace.push_back(std::move(ev));
+      } else {
+        std::lock_guard<std::mutex> lock(m_trace_mutex);
+        m_helper_trace.push_back(std::move(ev));
+      }
+    }
+  }
+  if (w != nullptr) {
+    // relaxed load+store: only this worker writes the counter.
+    w->tasks_run.store(w->tasks_run.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    w->active.store(was_active, std::memory_order_relaxed);
+  } else {
+    --t_thread.helper_body_depth;
+    m_helpers_active.fetch_sub(1, std::memory_order_relaxed);
+    m_helper_progress.fetch_add(1, std::memory_order_relaxed);
+    m_helper_bodies.fetch_add(1, std::memory_order_relaxed);
+  }
+  if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_deferred) != 0) {
+    // acq_rel: whichever of body and token finishes last sees the other's writes.
+    if (t->m_finish_parties.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+      return std::exchange(ex.bypass, nullptr);
+    }
+    m_deferred_outstanding.fetch_sub(1, std::memory_order_relaxed);
+  }
+  finish(t, ex);
+  drain_cancelled(ex);
+  return std::exchange(ex.bypass, nullptr);
+}
+
+void RuntimeImpl::run_chain(TaskRecord* t, Worker* w) {
+  ExecContext ex;
+  ex.worker = w;
+  ex.helper_device = w == nullptr ? 0 : -1;
+  ex.allow_bypass = true;
+  while (t != nullptr) t = execute(t, ex);
+}
+
+void RuntimeImpl::finish(TaskRecord* t, ExecContext& ex) {
+  if (t->m_vcus_units != 0 || t->m_memory != 0) release_resources(t, ex);
+  if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_counted_load) != 0) {
+    for_each_bit(t->m_device_mask, [&](int d) {
+      m_devices[static_cast<std::size_t>(d)]->load.fetch_sub(1, std::memory_order_relaxed);
+    });
+  }
+  if ((t->m_flags.load(std::memory_order_acquire) & TaskRecord::k_has_error) != 0) {
+    t->m_failure = record_failure(t->display_name(), t->m_error);
+    finalize(t, TaskState::failed, ex);
+  } else {
+    finalize(t, TaskState::completed, ex);
+  }
+}
+
+void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
+  Failure* cause = nullptr;
+  if (state == TaskState::failed) {
+    cause = t->m_failure.get();
+  } else if (state == TaskState::cancelled) {
+    cause = t->m_cancel_cause.load(std::memory_order_acquire);
+    t->m_failure = cause->shared_from_this();
+    t->m_body.reset();
+  }
+  // seq_cst: (1) release: publishes the result and failure to whoever observes the final
+  // state; (2) with the load of m_flags below, the Dekker pair with a waiter, which sets
+  // k_waited and then reads the state: one of us sees the other, so no wake-up is lost.
+  t->m_state.store(state, std::memory_order_seq_cst);
+
+  // acq_rel: acquire the edges pushed (release) by spawners; a later push sees "closed".
+  Edge* e = t->m_successors.exchange(closed_list(), std::memory_order_acq_rel);
+  while (e != nullptr) {
+    Edge* next = e->next;  // read before the decrement: the successor may finish and die
+    TaskRecord* s = e->succ;
+    if (cause != nullptr) {
+      Failure* expected = nullptr;
+      // acq_rel/relaxed: first cause wins; published to the final decrementer below.
+      s->m_cancel_cause.compare_exchange_strong(expected, cause, std::memory_order_acq_rel,
+                                                std::memory_order_relaxed);
+    }
+    // acq_rel: the last predecessor to finish sees every predecessor's writes.
+    if (s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
+    e = next;
+  }
+
+  const std::uint8_t flags = t->m_flags.load(std::memory_order_seq_cst);
+  if ((flags & TaskRecord::k_waited) != 0) notify_waiters();
+  if ((flags & TaskRecord::k_outstanding) != 0) {
+    // seq_cst: Dekker pair with wait_all(), which raises m_all_waiters then reads this.
+    if (m_outstanding.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        m_all_waiters.load(std::memory_order_seq_cst) > 0) {
+      notify_waiters();
+    }
+  }
+  release_edges(t);
+  if ((flags & TaskRecord::k_outstanding) != 0) t->release();  // the execution reference
+}
+
+void RuntimeImpl::drain_cancelled(ExecContext& ex) {
+  // A worklist, not recursion: a failure can cancel a chain of a million tasks.
+  while (!ex.cancelled.empty()) {
+    TaskRecord* t = ex.cancelled.back();
+    ex.cancelled.pop_back();
+    m_helper_progress.fetch_add(1, std::memory_order_relaxed);
+    finalize(t, TaskState::cancelled, ex);
+  }
+}
+
+void RuntimeImpl::release_edges(TaskRecord* t) noexcept {
+  if (t->m_num_edges == 0) return;
+  auto drop = [t] {
+    for (Edge& e : t->edges()) e.pred.reset();
+  };
+  // seq_cst: pairs with describe_blocked(): either it sees this task final (and skips its
+  // edges) or we see it inspecting and drop the edges under its mutex.
+  if (m_inspecting.load(std::memory_order_seq_cst) != 0) {
+    std::lock_guard<std::mutex> lock(m_inspect_mutex);
+    drop();
+  } else {
+    drop();
+  }
+}
+
+std::shared_ptr<Failure> RuntimeImpl::record_failure(const std::string& name, std::exception_ptr error) {
+  auto f = std::make_shared<Failure>();
+  f->task_name = name;
+  f->error = std::move(error);
+  m_failed.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(m_failure_mutex);
+  m_failures.push_back(f);
+  return f;
+}
+
+void RuntimeImpl::notify_waiters() {
+  for (auto& s : m_devices) s->idle.notify_all();
+  m_helper_idle.notify_all();
+}
+
+void RuntimeImpl::defer_completion(TaskRecord& t) {
+  if ((t.m_flags.fetch_or(TaskRecord::k_deferred, std::memory_order_relaxed) & TaskRecord::k_deferred) != 0) {
+    throw Error("defer_completion() called twice in task '" + t.display_name() +
+                "'; a task has one completion token");
+  }
+  // relaxed: read by this thread when the body returns; the token reaches other threads
+  // through the user's own synchronisation.
+  t.m_finish_parties.store(2, std::memory_order_relaxed);
+  m_deferred_outstanding.fetch_add(1, std::memory_order_relaxed);
+}
+
+void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error) {
+  if (error) set_error(t, std::move(error));
+  if (t->m_finish_parties.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    m_deferred_outstanding.fetch_sub(1, std::memory_order_relaxed);
+    ExecContext ex;
+    ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+    finish(t, ex);
+    drain_cancelled(ex);
+    m_helper_progress.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void RuntimeImpl::fail_placeholder(TaskRecord* t, const std::string& why) {
+  // acq_rel: a racing spawn of the same key wins or loses as a whole.
+  if ((t->m_flags.fetch_or(TaskRecord::k_spawned, std::memory_order_acq_rel) & TaskRecord::k_spawned) != 0) {
+    return;
+  }
+  t->m_failure = record_failure(t->display_name(), std::make_exception_ptr(Error(why)));
+  ExecContext ex;
+  ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+  finalize(t, TaskState::failed, ex);
+  drain_cancelled(ex);
+  m_helper_progress.fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- workers ---------------------------------------------------------------------------------
+
+void RuntimeImpl::worker_main(Worker& w) {
+  t_thread.runtime = this;
+  t_thread.worker = &w;
+  DeviceSlot& dev = *m_devices[static_cast<std::size_t>(w.device)];
+  for (;;) {
+    // 1. own work, injected work, stolen work
+    TaskRecord* t = find_work(w);
+    // 2. spin briefly (yielding) before paying for a sleep and a wake-up
+    for (int i = 0; t == nullptr && i < k_spin_rounds; ++i) {
+      std::this_thread::yield();
+      t = find_work(w);
+    }
+    if (t != nullptr) {
+      run_chain(t, &w);
+      continue;
+    }
+    // 3. prepare to sleep, recheck, 4. sleep
+    const std::uint32_t key = dev.idle.prepare_wait();
+    if (m_stop.load(std::memory_order_seq_cst)) {
+      dev.idle.cancel_wait();
+      break;
+    }
+    t = find_work(w);
+    if (t != nullptr) {
+      dev.idle.cancel_wait();
+      run_chain(t, &w);
+      continue;
+    }
+    dev.idle.commit_wait(key);
+  }
+  t_thread = ThreadState{};
+}
+
+TaskRecord* RuntimeImpl::find_work(Worker& w) {
+  DeviceSlot& dev = *m_devices[static_cast<std::size_t>(w.device)];
+  if (TaskRecord* t = take_inbox(w, dev.urgent)) return t;
+  if (TaskRecord* t = w.deque.pop()) return t;
+  if (TaskRecord* t = take_inbox(w, dev.inbox)) return t;
+  return steal_from_siblings(w, w.device);
+}
+
+TaskRecord* RuntimeImpl::take_inbox(Worker& w, InjectionQueue& q) {
+  TaskRecord* t = q.take_all();  // newest first
+  if (t == nullptr) return nullptr;
+  // Run the oldest now; push the others newest first, so that our LIFO pops continue in
+  // arrival order while idle siblings steal the newest ones.
+  bool pushed = false;
+  for (TaskRecord* next = t->m_next.load(std::memory_order_relaxed); next != nullptr;
+       next = t->m_next.load(std::memory_order_relaxed)) {
+    w.deque.push(t);
+    pushed = true;
+    t = next;
+  }
+  DeviceSlot& dev = *m_devices[static_cast<std::size_t>(w.device)];
+  if (pushed && dev.num_workers > 1) dev.idle.notify_one();
+  return t;
+}
+
+TaskRecord* RuntimeImpl::steal_from_siblings(Worker& w, int device) {
+  const DeviceSlot& dev = *m_devices[static_cast<std::size_t>(device)];
+  const int n = dev.num_workers;
+  if (n <= 1 && w.device == device) return nullptr;
+  // xorshift64: a cheap random start so thieves do not all hit the same victim.
+  w.rng ^= w.rng << 13;
+  w.rng ^= w.rng >> 7;
+  w.rng ^= w.rng << 17;
+  const int start = static_cast<int>(w.rng % static_cast<std::uint64_t>(n));
+  for (int i = 0; i < n; ++i) {
+    Worker& victim = *m_workers[static_cast<std::size_t>(dev.first_worker + (start + i) % n)];
+    if (&victim == &w) continue;
+    for (int attempt = 0; attempt < 4 && !victim.deque.empty(); ++attempt) {
+      if (TaskRecord* t = victim.deque.steal()) return t;
+    }
+  }
+  return nullptr;
+}
+
+TaskRecord* RuntimeImpl::help_find(Worker* w) {
+  if (w != nullptr) return find_work(*w);
+  // A thread that is not a worker helps with cpu tasks by stealing from the cpu workers.
+  const DeviceSlot& cpu = *m_devices[0];
+  for (int i = 0; i < cpu.num_workers; ++i) {
+    Worker& victim = *m_workers[static_cast<std::size_t>(cpu.first_worker + i)];
+    for (int attempt = 0; attempt < 4 && !victim.deque.empty(); ++attempt) {
+      if (TaskRecord* t = victim.deque.steal()) return t;
+    }
+  }
+  return nullptr;
+}
+
+// ---- waiting ---------------------------------------------------------------------------------
+
+std::uint64_t RuntimeImpl::progress() const noexcept {
+  std::uint64_t p = m_helper_progress.load(std::memory_order_relaxed);
+  for (const auto& w : m_workers) p += w->tasks_run.load(std::memory_order_relaxed);
+  return p;
+}
+
+bool RuntimeImpl::anyone_active() const noexcept {
+  if (m_helpers_active.load(std::memory_order_relaxed) > 0) return true;
+  if (m_deferred_outstanding.load(std::memory_order_relaxed) > 0) return true;
+  return std::any_of(m_workers.begin(), m_workers.end(),
+                     [](const auto& w) { return w->active.load(std::memory_order_relaxed); });
+}
+
+void RuntimeImpl::wait_until(const std::function<bool()>& done,
+                             const std::function<std::vector<Ref<TaskRecord>>()>& roots) {
+  Worker* w = t_thread.runtime == this ? t_thread.worker : nullptr;
+  EventCount& ec = w != nullptr ? m_devices[static_cast<std::size_t>(w->device)]->idle : m_helper_idle;
+
+  // While blocked here this thread's body does not count as progress-making work.
+  struct Inactive {
+    RuntimeImpl* rt;
+    Worker* w;
+    bool was_active = false;
+    bool helper_body = false;
+    Inactive(RuntimeImpl* r, Worker* wk) : rt(r), w(wk) {
+      if (w != nullptr) {
+        was_active = w->active.exchange(false, std::memory_order_relaxed);
+      } else if (t_thread.helper_body_depth > 0) {
+        helper_body = true;
+        rt->m_helpers_active.fetch_sub(1, std::memory_order_relaxed);
+      }
+    }
+    ~Inactive() {
+      if (w != nullptr) w->active.store(was_active, std::memory_order_relaxed);
+      if (helper_body) rt->m_helpers_active.fetch_add(1, std::memory_order_relaxed);
+    }
+    Inactive(const Inactive&) = delete;
+    Inactive& operator=(const Inactive&) = delete;
+  } inactive(this, w);
+
+  const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(m_config.deadlock_timeout));
+  std::uint64_t last_progress = progress();
+  auto last_change = std::chrono::steady_clock::now();
+  bool deferred_once = false;
+  for (;;) {
+    if (done()) return;
+    if (TaskRecord* t = help_find(w)) {
+      run_chain(t, w);
+      continue;
+    }
+    const std::uint32_t key = ec.prepare_wait();
+    if (done()) {
+      ec.cancel_wait();
+      return;
+    }
+    if (TaskRecord* t = help_find(w)) {
+      ec.cancel_wait();
+      run_chain(t, w);
+      continue;
+    }
+    if (ec.commit_wait(key, last_change + timeout)) continue;
+    const auto now = std::chrono::steady_clock::now();
+    const std::uint64_t p = progress();
+    if (p != last_progress || anyone_active()) {
+      last_progress = p;
+      last_change = now;
+      deferred_once = false;
+      continue;
+    }
+    if (done()) return;
+    bool foreign_wait = false;
+    std::vector<std::string> blocked = describe_blocked(roots(), &foreign_wait);
+    if (blocked.empty() || progress() != last_progress) {
+      // Things moved while we looked (what we wait for just finished): not a deadlock.
+      last_progress = progress();
+      last_change = now;
+      deferred_once = false;
+      continue;
+    }
+    if (foreign_wait && !deferred_once) {
+      // What we wait for is itself a body blocked in a wait on another thread: that inner
+      // wait reports the deadlock (its failure then reaches us as progress). Give it one
+      // more period; report anyway after that, so cross-waiting bodies cannot hang.
+      deferred_once = true;
+      last_change = now;
+      continue;
+    }
+    std::ostringstream msg;
+    msg << "deadlock: no task made progress for " << m_config.deadlock_timeout
+        << " s (PARLA_DEADLOCK_TIMEOUT) and the wait can never finish; " << blocked.size()
+        << " blocked task(s):";
+    for (const auto& line : blocked) msg << "\n  " << line;
+    msg << "\nSpawn the missing tasks, break the dependency cycle, or lower the resource requests.";
+    throw DeadlockError(msg.str(), std::move(blocked));
+  }
+}
+
+void RuntimeImpl::wait_records(std::vector<Ref<TaskRecord>> records) {
+  for (const auto& r : records) {
+    if (r->m_runtime != this) throw Error("cannot wait for '" + r->display_name() + "': it belongs to another runtime");
+    // seq_cst: Dekker pair with finalize() (state store, then flag load).
+    r->m_flags.fetch_or(TaskRecord::k_waited, std::memory_order_seq_cst);
+  }
+  std::size_t next = 0;
+  auto done = [&] {
+    while (next < records.size() &&
+           is_final(records[next]->m_state.load(std::memory_order_seq_cst))) {
+      ++next;
+    }
+    return next == records.size();
+  };
+  auto roots = [&] {
+    return std::vector<Ref<TaskRecord>>(records.begin() + static_cast<std::ptrdiff_t>(next), records.end());
+  };
+  wait_until(done, roots);
+  for (const auto& r : records) {
+    if (r->state() != TaskState::completed) throw_failure(*r);
+  }
+}
+
+void RuntimeImpl::throw_failure(const TaskRecord& t) {
+  const std::shared_ptr<Failure>& f = t.m_failure;
+  f->reported.store(true, std::memory_order_relaxed);
+  const std::string what = exception_text(f->error);
+  std::string message;
+  if (t.state() == TaskState::failed) {
+    message = "task '" + f->task_name + "' failed: " + what;
+  } else {
+    message = "task '" + t.display_name() + "' was cancelled because task '" + f->task_name +
+              "' failed: " + what;
+  }
+  throw TaskError(std::move(message), f->task_name, f->error);
+}
+
+void RuntimeImpl::wait_all() {
+  // seq_cst: Dekker pair with finalize()'s decrement of m_outstanding.
+  m_all_waiters.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<int>& n;
+    ~Leave() { n.fetch_sub(1, std::memory_order_seq_cst); }
+  } leave{m_all_waiters};
+  wait_until([&] { return m_outstanding.load(std::memory_order_seq_cst) == 0; },
+             [&] { return all_unfinished_roots(); });
+  std::shared_ptr<Failure> first;
+  {
+    std::lock_guard<std::mutex> lock(m_failure_mutex);
+    for (const auto& f : m_failures) {
+      if (!f->reported.exchange(true, std::memory_order_relaxed)) {
+        first = f;
+        break;
+      }
+    }
+  }
+  if (first) {
+    throw TaskError("task '" + first->task_name + "' failed: " + exception_text(first->error),
+                    first->task_name, first->error);
+  }
+}
+
+std::vector<Ref<TaskRecord>> RuntimeImpl::all_unfinished_roots() {
+  std::vector<Ref<TaskRecord>> roots;
+  std::vector<std::shared_ptr<TaskSpaceState>> spaces;
+  {
+    std::lock_guard<std::mutex> lock(m_space_mutex);
+    for (auto& weak : m_spaces) {
+      if (auto s = weak.lock()) spaces.push_back(std::move(s));
+    }
+  }
+  for (auto& s : spaces) {
+    for (auto& [key, rec] : s->snapshot()) {
+      if (!is_final(rec->m_state.load(std::memory_order_seq_cst))) roots.push_back(rec);
+    }
+  }
+  for (auto& slot : m_devices) {
+    std::lock_guard<std::mutex> lock(slot->park_mutex);
+    for (TaskRecord* t : slot->parked) roots.push_back(Ref<TaskRecord>::share(t));
+  }
+  return roots;
+}
+
+std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<TaskRecord>>& roots,
+                                                       bool* foreign_wait) {
+  // See release_edges(): while m_inspecting > 0 finishing tasks drop their edges under
+  // m_inspect_mutex, which we hold, and we only read the edges of tasks we saw unfinished.
+  m_inspecting.fetch_add(1, std::memory_order_seq_cst);
+  std::vector<std::string> lines;
+  std::size_t hidden = 0;
+  {
+    std::lock_guard<std::mutex> lock(m_inspect_mutex);
+    std::vector<TaskRecord*> stack;
+    std::unordered_set<TaskRecord*> seen;
+    for (const auto& r : roots) {
+      if (seen.insert(r.get()).second) stack.push_back(r.get());
+    }
+    auto state_text = [](TaskState s) {
+      return s == TaskState::placeholder ? std::string("never spawned") : std::string(to_string(s));
+    };
+    while (!stack.empty()) {
+      TaskRecord* t = stack.back();
+      stack.pop_back();
+      const TaskState s = t->m_state.load(std::memory_order_seq_cst);
+      if (is_final(s)) continue;
+      std::string line = t->display_name();
+      if (s == TaskState::placeholder) {
+        line += ": never spawned (a dependency or a wait refers to this key, but no spawn() used it)";
+      } else if (s == TaskState::pending) {
+        line += " (pending): waits for ";
+        bool first = true;
+        for (Edge& e : t->edges()) {
+          TaskRecord* p = e.pred.get();
+          if (p == nullptr) continue;
+          const TaskState ps = p->m_state.load(std::memory_order_seq_cst);
+          if (is_final(ps)) continue;
+          line += (first ? "" : ", ") + p->display_name() + " (" + state_text(ps) + ")";
+          first = false;
+          if (seen.insert(p).second) stack.push_back(p);
+        }
+        if (first) line += "nothing (about to become ready)";
+      } else if (s == TaskState::ready) {
+        const ResolvedOption& o = t->m_placement->options.front();
+        line += " (ready): waits for resources: needs " + format_vcus(o.vcus_units) + " vcus and " +
+                std::to_string(o.memory) + " bytes on";
+        for_each_bit(o.mask, [&](int d) {
+          const DeviceSlot& slot = *m_devices[static_cast<std::size_t>(d)];
+          line += " " + slot.device->name() + " (free: " +
+                  format_vcus(slot.vcus_free.load(std::memory_order_relaxed)) + " vcus, " +
+                  std::to_string(slot.memory_free.load(std::memory_order_relaxed)) + " bytes)";
+        });
+        line += "; the tasks holding them are blocked";
+      } else if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_deferred) != 0) {
+        line += " (running): its completion token was never fulfilled";
+      } else {
+        line += " (running): its body is waiting";
+        bool mine = false;
+        for (const ExecFrame* f = t_thread.frames; f != nullptr; f = f->prev) mine = mine || f->task == t;
+        if (!mine && foreign_wait != nullptr) *foreign_wait = true;
+      }
+      if (lines.size() < k_max_report_lines) {
+        lines.push_back(std::move(line));
+      } else {
+        ++hidden;
+      }
+    }
+  }
+  m_inspecting.fetch_sub(1, std::memory_order_seq_cst);
+  if (hidden != 0) lines.push_back("... and " + std::to_string(hidden) + " more");
+  return lines;
+}
+
+void RuntimeImpl::shutdown() noexcept {
+  try {
+    m_all_waiters.fetch_add(1, std::memory_order_seq_cst);
+    try {
+      wait_until([&] { return m_outstanding.load(std::memory_order_seq_cst) == 0; },
+                 [&] { return all_unfinished_roots(); });
+    } catch (const std::exception& e) {
+      std::cerr << "parla: the runtime is being destroyed but some tasks can never finish; "
+                   "abandoning them.\n"
+                << e.what() << '\n';
+    }
+    m_all_waiters.fetch_sub(1, std::memory_order_seq_cst);
+    {
+      std::lock_guard<std::mutex> lock(m_failure_mutex);
+      for (const auto& f : m_failures) {
+        if (!f->reported.exchange(true, std::memory_order_relaxed)) {
+          std::cerr << "parla: task '" << f->task_name << "' failed and no wait reported it: "
+                    << exception_text(f->error)
+                    << " (call Runtime::finish() before the runtime is destroyed to get it as an "
+                       "exception)\n";
+        }
+      }
+    }
+  } catch (...) {
+    // Reporting must not stop the shutdown.
+  }
+  m_stop.store(true, std::memory_order_seq_cst);
+  for (auto& s : m_devices) s->idle.notify_all();
+  for (auto& w : m_workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  try {
+    if (m_tracing) write_trace();
+    if (m_config.collect_stats && std::getenv("PARLA_STATS") != nullptr) {
+      std::cerr << stats().to_string();
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "parla: " << e.what() << '\n';
+  }
+}
+
+// ---- stats and trace -------------------------------------------------------------------------
+
+std::int64_t RuntimeImpl::now_ns() const noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - m_start)
+      .count();
+}
+
+RuntimeStats RuntimeImpl::stats() const {
+  RuntimeStats s;
+  s.wall_seconds = static_cast<double>(now_ns()) * 1e-9;
+  s.timed = m_timed;
+  s.tasks_failed = m_failed.load(std::memory_order_relaxed);
+  s.tasks_run = m_helper_bodies.load(std::memory_order_relaxed);
+  for (const auto& w : m_workers) {
+    RuntimeStats::Worker ws;
+    ws.device = m_devices[static_cast<std::size_t>(w->device)]->device->name();
+    ws.tasks = w->tasks_run.load(std::memory_order_relaxed);
+    ws.busy_seconds = static_cast<double>(w->busy_ns.load(std::memory_order_relaxed)) * 1e-9;
+    ws.busy_fraction = s.wall_seconds > 0 ? ws.busy_seconds / s.wall_seconds : 0.0;
+    s.tasks_run += ws.tasks;
+    s.workers.push_back(std::move(ws));
+  }
+  return s;
+}
+
+}  // namespace parla::detail

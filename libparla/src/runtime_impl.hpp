@@ -1,0 +1,216 @@
+// RuntimeImpl: the scheduler behind parla::Runtime (see DESIGN.md §2).
+//
+// Hot path in one paragraph: spawn() wires one lock-free successor edge per dependency and
+// releases a "spawn guard" count; the thread that brings a task's predecessor count to zero
+// maps it (single-option zero-resource tasks skip mapping and resource accounting) and
+// pushes it onto its own Chase-Lev deque, or onto the device's lock-free injection queue
+// when it is not one of that device's workers; a worker that finishes a task runs the first
+// successor it released directly (no queue round trip: chains cost one task each). Idle
+// workers spin briefly, then sleep on their device's EventCount. No mutex is taken on
+// spawn or completion unless a task reserves resources, fails, or is being waited for.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <parla/detail/task_record.hpp>
+#include <parla/device.hpp>
+#include <parla/runtime_config.hpp>
+#include <parla/runtime_stats.hpp>
+#include <parla/spawn_options.hpp>
+
+#include "chase_lev_deque.hpp"
+#include "event_count.hpp"
+#include "injection_queue.hpp"
+
+namespace parla::detail {
+
+/// Fixed-point vcus: 1.0 vcus = k_vcus_unit units (exact sums of small fractions).
+inline constexpr std::int64_t k_vcus_unit = 1'000'000;
+
+/// One way to run a task, resolved against this runtime's devices.
+struct ResolvedOption {
+  std::uint64_t mask = 0;  // bit d: device id d
+  int primary = 0;         // device whose worker runs the body
+  std::int64_t vcus_units = 0;
+  std::size_t memory = 0;
+  [[nodiscard]] bool accounted() const noexcept { return vcus_units > 0 || memory > 0; }
+};
+
+struct ResolvedPlacement {
+  std::vector<ResolvedOption> options;
+};
+
+struct TraceEvent {
+  std::uint64_t id;
+  std::string name;
+  int device;
+  std::int64_t start_ns;
+  std::int64_t end_ns;
+};
+
+struct Worker {
+  int index = 0;
+  int device = 0;
+  ChaseLevDeque<TaskRecord*> deque;
+  std::uint64_t rng = 0;
+  // Written only by the worker (relaxed store of load + 1), read by stats and the deadlock
+  // detector: atomics so the cross-thread reads are not races, without RMW cost.
+  std::atomic<std::uint64_t> tasks_run{0};
+  std::atomic<std::int64_t> busy_ns{0};
+  /// Inside a body and not blocked in a wait (the deadlock detector's "someone works").
+  std::atomic<bool> active{false};
+  std::vector<TraceEvent> trace;  // worker only; read after join
+  std::thread thread;
+};
+
+struct DeviceSlot {
+  std::unique_ptr<Device> device;
+  InjectionQueue inbox;
+  InjectionQueue urgent;  // priority > 0
+  EventCount idle;
+  int first_worker = 0;
+  int num_workers = 0;
+  std::int64_t vcus_capacity = k_vcus_unit;
+  std::size_t memory_capacity = 0;
+  std::atomic<std::int64_t> vcus_free{k_vcus_unit};
+  std::atomic<std::int64_t> memory_free{0};
+  /// Tasks mapped here and not finished (only tasks with a non-default placement count).
+  std::atomic<std::int64_t> load{0};
+  std::mutex park_mutex;
+  std::deque<TaskRecord*> parked;  // ready, waiting for resources
+};
+
+/// Where the current thread stands while it runs tasks.
+struct ExecContext {
+  Worker* worker = nullptr;     // null for a thread helping while it waits, or a spawner
+  int helper_device = -1;       // device a non-worker helper runs tasks of (0: cpu), or -1
+  bool allow_bypass = false;    // may hand back one released successor to run next
+  TaskRecord* bypass = nullptr;
+  std::vector<TaskRecord*> cancelled;  // released tasks to finalize as cancelled
+};
+
+class RuntimeImpl {
+ public:
+  RuntimeImpl(Runtime& owner, RuntimeConfig config);
+  ~RuntimeImpl();
+  RuntimeImpl(const RuntimeImpl&) = delete;
+  RuntimeImpl& operator=(const RuntimeImpl&) = delete;
+
+  // ---- API used by the public classes ----------------------------------------------------
+  Ref<TaskRecord> submit(SpawnOptions&& options, TaskFunction&& body);
+  void wait_records(std::vector<Ref<TaskRecord>> records);
+  void wait_all();
+  /// Waits for everything without throwing; reports on stderr. Used by ~Runtime.
+  void shutdown() noexcept;
+  void complete_deferred(TaskRecord* task, std::exception_ptr error);
+  void defer_completion(TaskRecord& task);
+  /// Fails a placeholder that will never be spawned (its TaskSpace is going away).
+  void fail_placeholder(TaskRecord* task, const std::string& why);
+  void register_space(const std::shared_ptr<TaskSpaceState>& space);
+  /// Every record (keyed or anonymous) is introduced to its runtime here.
+  void on_record_created(TaskRecord& record) noexcept;
+  [[noreturn]] void throw_failure(const TaskRecord& task);
+
+  [[nodiscard]] const RuntimeConfig& config() const noexcept { return m_config; }
+  [[nodiscard]] const std::vector<const Device*>& devices() const noexcept { return m_device_list; }
+  [[nodiscard]] int num_gpus() const noexcept { return static_cast<int>(m_devices.size()) - 1; }
+  [[nodiscard]] Runtime& owner() const noexcept { return *m_owner; }
+  [[nodiscard]] RuntimeStats stats() const;
+
+ private:
+  // spawn
+  const ResolvedPlacement* resolve_placement(const SpawnOptions& o, const std::string& name,
+                                             std::unique_ptr<ResolvedPlacement>& storage) const;
+  void collect_predecessors(const Dep& dep, std::vector<Ref<TaskRecord>>& out) const;
+  static bool push_successor(TaskRecord* pred, Edge* edge) noexcept;
+
+  // readiness, mapping, resources
+  void on_ready(TaskRecord* task, ExecContext& ex);
+  /// Maps and reserves; returns -1 on success, else the device whose resources are short.
+  int try_map(TaskRecord* task);
+  bool reserve(const ResolvedOption& opt, int& short_device);
+  void park(TaskRecord* task, int device, ExecContext& ex);
+  void release_resources(TaskRecord* task, ExecContext& ex);
+  void enqueue(TaskRecord* task, ExecContext& ex);
+
+  // execution and completion
+  TaskRecord* execute(TaskRecord* task, ExecContext& ex);
+  void run_chain(TaskRecord* task, Worker* worker);
+  void finish(TaskRecord* task, ExecContext& ex);
+  void finalize(TaskRecord* task, TaskState state, ExecContext& ex);
+  void drain_cancelled(ExecContext& ex);
+  void release_edges(TaskRecord* task) noexcept;
+  std::shared_ptr<Failure> record_failure(const std::string& name, std::exception_ptr error);
+  void notify_waiters();
+
+  // workers
+  void worker_main(Worker& w);
+  TaskRecord* find_work(Worker& w);
+  TaskRecord* take_inbox(Worker& w, InjectionQueue& q);
+  TaskRecord* steal_from_siblings(Worker& w, int device);
+  TaskRecord* help_find(Worker* w);
+
+  // waiting
+  void wait_until(const std::function<bool()>& done,
+                  const std::function<std::vector<Ref<TaskRecord>>()>& roots);
+  [[nodiscard]] std::uint64_t progress() const noexcept;
+  [[nodiscard]] bool anyone_active() const noexcept;
+  /// One line per blocked task reachable from `roots`; sets *foreign_wait when one of them
+  /// is a body blocked in a wait on another thread.
+  [[nodiscard]] std::vector<std::string> describe_blocked(const std::vector<Ref<TaskRecord>>& roots,
+                                                          bool* foreign_wait = nullptr);
+  std::vector<Ref<TaskRecord>> all_unfinished_roots();
+
+  // tracing
+  [[nodiscard]] std::int64_t now_ns() const noexcept;
+  void write_trace() const;
+
+  Runtime* m_owner;
+  RuntimeConfig m_config;
+  bool m_timed = false;
+  bool m_tracing = false;
+  std::chrono::steady_clock::time_point m_start;
+
+  std::vector<std::unique_ptr<DeviceSlot>> m_devices;  // [0] = cpu, [1 + i] = gpu(i)
+  std::vector<const Device*> m_device_list;
+  std::vector<std::unique_ptr<Worker>> m_workers;
+  ResolvedPlacement m_default_placement;
+
+  alignas(64) std::atomic<std::int64_t> m_outstanding{0};  // spawned, not finished
+  alignas(64) std::atomic<int> m_all_waiters{0};
+  std::atomic<bool> m_stop{false};
+  std::atomic<std::uint64_t> m_helper_progress{0};  // tasks finished off the workers
+  std::atomic<std::uint64_t> m_helper_bodies{0};    // bodies run by helping threads
+  std::atomic<int> m_helpers_active{0};
+  std::atomic<std::int64_t> m_deferred_outstanding{0};
+  std::atomic<std::uint64_t> m_failed{0};
+  EventCount m_helper_idle;  // threads waiting outside the workers
+
+  mutable std::mutex m_failure_mutex;
+  std::vector<std::shared_ptr<Failure>> m_failures;
+
+  std::mutex m_space_mutex;
+  std::vector<std::weak_ptr<TaskSpaceState>> m_spaces;
+
+  // The deadlock report reads other tasks' edges; a finishing task drops its edges under
+  // m_inspect_mutex while m_inspecting > 0 (see release_edges and describe_blocked).
+  std::atomic<int> m_inspecting{0};
+  std::mutex m_inspect_mutex;
+
+  // Tracing (only when m_tracing).
+  std::atomic<std::uint64_t> m_next_trace_id{1};
+  mutable std::mutex m_trace_mutex;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> m_trace_flows;
+  std::vector<TraceEvent> m_helper_trace;
+};
+
+}  // namespace parla::detail

@@ -1,0 +1,198 @@
+#include <parla/error.hpp>
+#include <parla/runtime.hpp>
+#include <parla/task_space.hpp>
+
+#include <algorithm>
+
+#include "runtime_impl.hpp"
+#include "task_space_state.hpp"
+
+namespace parla {
+
+namespace detail {
+
+TaskSpaceState::~TaskSpaceState() {
+  RuntimeImpl* rt = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    rt = m_runtime;
+  }
+  if (rt == nullptr) return;
+  for (auto& [key, rec] : m_elements) {
+    if (rec->m_state.load(std::memory_order_acquire) == TaskState::placeholder) {
+      try {
+        rt->fail_placeholder(rec.get(), "task " + element_name(key) +
+                                            " was referenced (as a dependency or by a wait) but never "
+                                            "spawned before TaskSpace '" + m_name +
+                                            "' was destroyed; spawn it, or remove the reference");
+      } catch (...) {
+        // Out of memory while reporting: nothing better to do in a destructor.
+      }
+    }
+  }
+}
+
+RuntimeImpl& TaskSpaceState::runtime_ref() const {
+  RuntimeImpl* rt = m_runtime;
+  if (rt == nullptr) throw Error("TaskSpace '" + m_name + "' outlived its runtime");
+  return *rt;
+}
+
+void TaskSpaceState::detach_runtime() noexcept {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  m_runtime = nullptr;
+}
+
+void TaskSpaceState::check_key(const TaskKey& key) const {
+  if (m_shape.empty()) return;
+  bool ok = !key.is_string() && key.rank() == m_shape.size();
+  for (std::size_t d = 0; ok && d < key.rank(); ++d) ok = key[d] >= 0 && key[d] < m_shape[d];
+  if (!ok) {
+    std::string shape;
+    for (std::size_t d = 0; d < m_shape.size(); ++d) shape += (d ? ", " : "") + std::to_string(m_shape[d]);
+    throw Error("key " + element_name(key) + " is outside TaskSpace '" + m_name + "' of shape (" + shape +
+                "); keys are " + std::to_string(m_shape.size()) + " integers k with 0 <= k[d] < shape[d]");
+  }
+}
+
+Ref<TaskRecord> TaskSpaceState::get_or_create(const TaskKey& key) {
+  check_key(key);
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (m_runtime == nullptr) throw Error("TaskSpace '" + m_name + "' outlived its runtime");
+  auto [it, inserted] = m_elements.try_emplace(key);
+  if (inserted) {
+    it->second = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
+    m_runtime->on_record_created(*it->second);
+    it->second->m_name = element_name(key);
+  }
+  return it->second;
+}
+
+Ref<TaskRecord> TaskSpaceState::find(const TaskKey& key) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  auto it = m_elements.find(key);
+  return it == m_elements.end() ? Ref<TaskRecord>() : it->second;
+}
+
+std::vector<std::pair<TaskKey, Ref<TaskRecord>>> TaskSpaceState::snapshot() {
+  std::vector<std::pair<TaskKey, Ref<TaskRecord>>> out;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    out.assign(m_elements.begin(), m_elements.end());
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+std::size_t TaskSpaceState::size() {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_elements.size();
+}
+
+std::string TaskSpaceState::element_name(const TaskKey& key) const {
+  if (key.is_string()) return m_name + "[\"" + key.string() + "\"]";
+  return m_name + "[" + key.to_string() + "]";
+}
+
+}  // namespace detail
+
+// ---- TaskRef ---------------------------------------------------------------------------------
+
+std::string TaskRef::name() const {
+  if (!m_space) return "<empty TaskRef>";
+  return m_space->element_name(m_key);
+}
+
+Task TaskRef::task() const {
+  if (!m_space) throw Error("an empty TaskRef has no task; index a TaskSpace (T[i])");
+  return Task(m_space->get_or_create(m_key));
+}
+
+bool TaskRef::spawned() const {
+  if (!m_space) return false;
+  auto rec = m_space->find(m_key);
+  return rec && rec->state() != TaskState::placeholder;
+}
+
+// ---- TaskSlice -------------------------------------------------------------------------------
+
+TaskSlice::TaskSlice(std::shared_ptr<detail::TaskSpaceState> space, std::vector<std::int64_t> lo,
+                     std::vector<std::int64_t> hi)
+    : m_space(std::move(space)), m_lo(std::move(lo)), m_hi(std::move(hi)) {
+  if (m_lo.size() != m_hi.size() || m_lo.empty() || m_lo.size() > TaskKey::max_rank) {
+    throw Error("a TaskSlice needs lo and hi of the same rank (1 to " + std::to_string(TaskKey::max_rank) + ")");
+  }
+}
+
+std::vector<TaskKey> TaskSlice::keys() const {
+  std::vector<TaskKey> out;
+  for (std::size_t d = 0; d < m_lo.size(); ++d) {
+    if (m_hi[d] <= m_lo[d]) return out;
+  }
+  std::vector<std::int64_t> k = m_lo;
+  for (;;) {
+    TaskKey key;
+    switch (k.size()) {
+      case 1: key = TaskKey(k[0]); break;
+      case 2: key = TaskKey({k[0], k[1]}); break;
+      case 3: key = TaskKey({k[0], k[1], k[2]}); break;
+      default: key = TaskKey({k[0], k[1], k[2], k[3]}); break;
+    }
+    out.push_back(std::move(key));
+    std::size_t d = k.size();
+    while (d > 0) {
+      --d;
+      if (++k[d] < m_hi[d]) break;
+      k[d] = m_lo[d];
+      if (d == 0) return out;
+    }
+  }
+}
+
+std::vector<TaskRef> TaskSlice::elements() const {
+  std::vector<TaskRef> out;
+  for (auto& k : keys()) out.emplace_back(m_space, std::move(k));
+  return out;
+}
+
+std::string TaskSlice::name() const {
+  std::string s = m_space ? m_space->name() : std::string("<empty>");
+  s += '[';
+  for (std::size_t d = 0; d < m_lo.size(); ++d) {
+    s += (d ? ", " : "") + std::to_string(m_lo[d]) + ":" + std::to_string(m_hi[d]);
+  }
+  return s + ']';
+}
+
+// ---- TaskSpace -------------------------------------------------------------------------------
+
+TaskSpace::TaskSpace(Runtime& runtime, std::string name) : TaskSpace(runtime, std::move(name), {}) {}
+
+TaskSpace::TaskSpace(Runtime& runtime, std::string name, std::vector<std::int64_t> shape)
+    : m_state(std::make_shared<detail::TaskSpaceState>(runtime.impl(), std::move(name), std::move(shape))) {
+  if (m_state->shape().size() > TaskKey::max_rank) {
+    throw Error("TaskSpace '" + m_state->name() + "' has " + std::to_string(m_state->shape().size()) +
+                " dimensions; at most " + std::to_string(TaskKey::max_rank) + " are supported");
+  }
+  runtime.impl().register_space(m_state);
+}
+
+TaskRef TaskSpace::operator[](TaskKey key) const { return TaskRef(m_state, std::move(key)); }
+
+TaskSlice TaskSpace::range(std::int64_t lo, std::int64_t hi) const { return TaskSlice(m_state, {lo}, {hi}); }
+
+TaskSlice TaskSpace::range(std::vector<std::int64_t> lo, std::vector<std::int64_t> hi) const {
+  return TaskSlice(m_state, std::move(lo), std::move(hi));
+}
+
+const std::string& TaskSpace::name() const noexcept { return m_state->name(); }
+
+std::vector<TaskRef> TaskSpace::elements() const {
+  std::vector<TaskRef> out;
+  for (auto& [key, rec] : m_state->snapshot()) out.emplace_back(m_state, key);
+  return out;
+}
+
+std::size_t TaskSpace::size() const { return m_state->size(); }
+
+}  // namespace parla

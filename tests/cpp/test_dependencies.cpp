@@ -1,0 +1,153 @@
+// Dependencies (tasks, elements, slices), nested tasks and deferred completion.
+#include <atomic>
+#include <thread>
+
+#include "test_common.hpp"
+
+namespace {
+
+using parla::test::RuntimeSweep;
+
+class DependencyTest : public RuntimeSweep {};
+
+TEST_P(DependencyTest, ChainRunsInOrderAcrossDevices) {
+  parla::Runtime rt(config());
+  parla::TaskSpace T(rt, "T");
+  const auto devices = all_devices();
+  std::atomic<int> clock{0};
+  std::vector<int> at(200, -1);
+  for (int i = 0; i < 200; ++i) {
+    rt.spawn({.key = T[i],
+              .dependencies = {i ? parla::Dep(T[i - 1]) : parla::Dep{}},
+              .placement = devices[static_cast<std::size_t>(i) % devices.size()]},
+             [&, i] { at[static_cast<std::size_t>(i)] = clock.fetch_add(1); });
+  }
+  rt.wait(T[199]);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(at[static_cast<std::size_t>(i)], i);
+}
+
+TEST_P(DependencyTest, DiamondReadsPredecessorResults) {
+  parla::Runtime rt(config());
+  parla::TaskSpace T(rt, "T");
+  rt.spawn({.key = T["a"]}, [] { return 2; });
+  rt.spawn({.key = T["b"], .dependencies = {T["a"]}}, [&] { return T["a"].result<int>() * 3; });
+  rt.spawn({.key = T["c"], .dependencies = {T["a"]}}, [&] { return T["a"].result<int>() + 5; });
+  rt.spawn({.key = T["d"], .dependencies = {T["b"], T["c"]}},
+           [&] { return T["b"].result<int>() + T["c"].result<int>(); });
+  rt.wait(T["d"]);
+  EXPECT_EQ(T["d"].result<int>(), 13);
+}
+
+TEST_P(DependencyTest, SliceDependencyWaitsForEveryElement) {
+  parla::Runtime rt(config());
+  parla::TaskSpace T(rt, "T");
+  parla::TaskSpace G(rt, "G");
+  std::atomic<int> finished{0};
+  // The reducers are spawned first: every element is a placeholder when referenced.
+  parla::Task sum = rt.spawn({.dependencies = {T.range(0, 16)}}, [&] { return finished.load(); });
+  parla::Task grid = rt.spawn({.dependencies = {G.range({0, 0}, {3, 4})}}, [&] { return finished.load(); });
+  for (int i = 0; i < 16; ++i) rt.spawn({.key = T[i]}, [&] { finished.fetch_add(1); });
+  rt.wait(sum);
+  EXPECT_EQ(sum.get<int>(), 16);
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 4; ++j) rt.spawn({.key = G[{i, j}]}, [&] { finished.fetch_add(1); });
+  }
+  rt.wait(grid);
+  EXPECT_EQ(grid.get<int>(), 28);
+}
+
+TEST_P(DependencyTest, AnonymousTaskHandlesAsDependencies) {
+  parla::Runtime rt(config());
+  std::atomic<int> order{0};
+  parla::Task a = rt.spawn({}, [&] { return order.fetch_add(1); });
+  parla::Task b = rt.spawn({.dependencies = {a}}, [&] { return order.fetch_add(1); });
+  parla::Task c = rt.spawn({.dependencies = {a, b}}, [&] { return order.fetch_add(1); });
+  rt.wait(c);
+  EXPECT_EQ(a.get<int>(), 0);
+  EXPECT_EQ(b.get<int>(), 1);
+  EXPECT_EQ(c.get<int>(), 2);
+  // A dependency on a finished task is already satisfied.
+  parla::Task d = rt.spawn({.dependencies = {c}}, [] { return 1; });
+  rt.wait(d);
+  EXPECT_EQ(d.get<int>(), 1);
+}
+
+long fib(parla::Runtime& rt, int n) {
+  if (n < 2) return n;
+  parla::Task a = rt.spawn({}, [&rt, n] { return fib(rt, n - 1); });
+  const long b = fib(rt, n - 2);
+  rt.wait(a);  // inside a body: the waiting worker runs other tasks
+  return a.get<long>() + b;
+}
+
+TEST_P(DependencyTest, NestedSpawnAndWaitDoNotDeadlock) {
+  parla::Runtime rt(config());
+  parla::Task root = rt.spawn({}, [](parla::TaskContext& ctx) { return fib(ctx.runtime(), 16); });
+  rt.wait(root);
+  EXPECT_EQ(root.get<long>(), 987);
+}
+
+TEST_P(DependencyTest, NestedWaitOnGpuWorker) {
+  if (gpus() == 0) GTEST_SKIP() << "needs a simulated GPU";
+  parla::Runtime rt(config());
+  parla::Task outer = rt.spawn({.placement = parla::gpu(0)}, [](parla::TaskContext& ctx) {
+    parla::Task inner = ctx.runtime().spawn({.placement = parla::gpu(0)}, [] { return 41; });
+    ctx.runtime().wait(inner);
+    return inner.get<int>() + 1;
+  });
+  rt.wait(outer);
+  EXPECT_EQ(outer.get<int>(), 42);
+}
+
+TEST_P(DependencyTest, DeferredCompletionWaitsForTheToken) {
+  parla::Runtime rt(config());
+  std::mutex m;
+  std::condition_variable cv;
+  parla::CompletionToken token;
+  std::atomic<bool> fulfilled{false};
+  std::atomic<bool> dependent_saw_fulfilled{false};
+  parla::Task external = rt.spawn({.name = "external"}, [&](parla::TaskContext& ctx) {
+    std::lock_guard<std::mutex> lock(m);
+    token = ctx.defer_completion();
+    cv.notify_all();
+    return 7;
+  });
+  parla::Task dependent = rt.spawn({.dependencies = {external}},
+                                   [&] { dependent_saw_fulfilled = fulfilled.load(); });
+  ASSERT_TRUE(parla::test::wait_for(m, cv, [&] { return token.pending(); }));
+  std::thread event([&] {
+    std::lock_guard<std::mutex> lock(m);
+    fulfilled = true;
+    token.fulfill();
+  });
+  rt.wait(dependent);
+  event.join();
+  EXPECT_TRUE(dependent_saw_fulfilled.load());
+  EXPECT_EQ(external.get<int>(), 7);
+}
+
+TEST_P(DependencyTest, DroppedTokenFailsTheTask) {
+  parla::Runtime rt(config());
+  parla::Task t = rt.spawn({.name = "lost"}, [](parla::TaskContext& ctx) {
+    parla::CompletionToken dropped = ctx.defer_completion();
+  });
+  try {
+    rt.wait(t);
+    FAIL() << "a dropped token must fail its task";
+  } catch (const parla::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "lost");
+    EXPECT_NE(std::string(e.what()).find("without being fulfilled"), std::string::npos) << e.what();
+  }
+}
+
+TEST_P(DependencyTest, SelfDependencyIsRejected) {
+  parla::Runtime rt(config());
+  parla::TaskSpace T(rt, "T");
+  EXPECT_THROW(rt.spawn({.key = T[0], .dependencies = {T[0]}}, [] {}), parla::Error);
+  rt.spawn({.key = T[0]}, [] {});  // the failed spawn did not claim the key
+  rt.wait(T[0]);
+}
+
+PARLA_INSTANTIATE_SWEEP(DependencyTest);
+
+}  // namespace

@@ -1,0 +1,141 @@
+// Failures, cancellation, rethrow at waits and at the end, deadlock reports.
+#include <atomic>
+#include <stdexcept>
+
+#include "test_common.hpp"
+
+namespace {
+
+using parla::test::RuntimeSweep;
+
+class ErrorTest : public RuntimeSweep {
+ protected:
+  parla::RuntimeConfig quick_deadlock() const {
+    parla::RuntimeConfig c = config();
+    c.deadlock_timeout = 0.2;
+    return c;
+  }
+};
+
+TEST_P(ErrorTest, BodyExceptionIsRethrownWithTheTaskNameAndOriginal) {
+  parla::Runtime rt(config());
+  parla::TaskSpace T(rt, "T");
+  rt.spawn({.key = T[0], .placement = all_devices().back()}, []() -> int { throw std::invalid_argument("boom"); });
+  try {
+    rt.wait(T[0]);
+    FAIL() << "wait must rethrow";
+  } catch (const parla::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "T[0]");
+    EXPECT_EQ(std::string(e.what()), "task 'T[0]' failed: boom");
+    EXPECT_THROW(e.rethrow_original(), std::invalid_argument);
+  }
+  EXPECT_EQ(T[0].task().state(), parla::TaskState::failed);
+  EXPECT_THROW((void)T[0].result<int>(), parla::TaskError);
+}
+
+TEST_P(ErrorTest, FailureCancelsTransitiveDependentsWhichNeverRun) {
+  parla::Runtime rt(config());
+  parla::TaskSpace T(rt, "T");
+  std::atomic<int> ran{0};
+  // The failing task is spawned last, so some dependents are wired before it fails and
+  // (with several workers) some after.
+  for (int i = 1; i < 50; ++i) {
+    rt.spawn({.key = T[i], .dependencies = {T[i - 1], T[(i - 1) / 2]}}, [&] { ran.fetch_add(1); });
+  }
+  parla::Task unrelated = rt.spawn({}, [] { return 1; });
+  rt.spawn({.key = T[0]}, [] { throw std::runtime_error("root cause"); });
+  parla::Task late = rt.spawn({.dependencies = {T[0]}, .name = "late"}, [&] { ran.fetch_add(1); });
+  try {
+    rt.wait(T[49]);
+    FAIL();
+  } catch (const parla::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "T[0]");
+    EXPECT_EQ(std::string(e.what()), "task 'T[49]' was cancelled because task 'T[0]' failed: root cause");
+  }
+  EXPECT_THROW(rt.wait(late), parla::TaskError);
+  rt.wait(unrelated);
+  EXPECT_EQ(unrelated.get<int>(), 1);
+  EXPECT_EQ(ran.load(), 0);
+  for (int i = 1; i < 50; ++i) EXPECT_EQ(T[i].task().state(), parla::TaskState::cancelled);
+}
+
+TEST_P(ErrorTest, WaitAllRethrowsTheFirstUnreportedFailureOnce) {
+  parla::Runtime rt(config());
+  rt.spawn({.name = "bad"}, [] { throw std::runtime_error("nobody waited"); });
+  try {
+    rt.wait_all();
+    FAIL();
+  } catch (const parla::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "bad");
+  }
+  EXPECT_NO_THROW(rt.finish());
+}
+
+TEST_P(ErrorTest, DestructorReportsUnwaitedFailuresOnStderr) {
+  testing::internal::CaptureStderr();
+  {
+    parla::Runtime rt(config());
+    rt.spawn({.name = "forgotten"}, [] { throw std::runtime_error("lost error"); });
+  }
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("'forgotten' failed"), std::string::npos) << err;
+  EXPECT_NE(err.find("lost error"), std::string::npos) << err;
+}
+
+TEST_P(ErrorTest, DeadlockOnANeverSpawnedKeyIsReported) {
+  testing::internal::CaptureStderr();  // the end of the space reports the cancelled tasks
+  {
+    parla::Runtime rt(quick_deadlock());
+    parla::TaskSpace T(rt, "T");
+    rt.spawn({.key = T[1], .dependencies = {T[0]}}, [] {});
+    rt.spawn({.key = T[2], .dependencies = {T[1]}}, [] {});
+    try {
+      rt.wait(T[2]);
+      FAIL() << "waiting on a task behind a never-spawned key must report a deadlock";
+    } catch (const parla::DeadlockError& e) {
+      const auto& b = e.blocked();
+      auto has = [&](const std::string& s) {
+        return std::any_of(b.begin(), b.end(), [&](const std::string& l) { return l.find(s) != std::string::npos; });
+      };
+      EXPECT_TRUE(has("T[2] (pending): waits for T[1] (pending)")) << e.what();
+      EXPECT_TRUE(has("T[1] (pending): waits for T[0] (never spawned)")) << e.what();
+      EXPECT_TRUE(has("T[0]: never spawned")) << e.what();
+      EXPECT_NE(std::string(e.what()).find("PARLA_DEADLOCK_TIMEOUT"), std::string::npos);
+    }
+    EXPECT_THROW(rt.wait_all(), parla::DeadlockError);
+  }
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("never spawned"), std::string::npos) << err;
+}
+
+TEST_P(ErrorTest, DeadlockOnAReservationThatCanNeverFitIsReported) {
+  parla::Runtime rt(quick_deadlock());
+  // The outer task holds the whole cpu and waits for a task that needs part of it.
+  parla::Task outer = rt.spawn({.vcus = 1.0, .name = "outer"}, [](parla::TaskContext& ctx) {
+    parla::Task inner = ctx.runtime().spawn({.vcus = 0.5, .name = "inner"}, [] {});
+    ctx.runtime().wait(inner);
+  });
+  try {
+    rt.wait(outer);
+    FAIL();
+  } catch (const parla::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "outer");
+    EXPECT_NE(std::string(e.what()).find("inner (ready): waits for resources"), std::string::npos) << e.what();
+    EXPECT_THROW(e.rethrow_original(), parla::DeadlockError);
+  }
+  rt.wait_all();  // once outer failed, inner got its resources and ran
+}
+
+TEST_P(ErrorTest, SpawnErrorsLeaveNothingBehind) {
+  parla::Runtime rt(config());
+  parla::TaskSpace T(rt, "T");
+  EXPECT_THROW(rt.spawn({.key = T[0], .placement = parla::gpu(99)}, [] {}), parla::Error);
+  EXPECT_THROW(rt.spawn({.dependencies = {parla::Task{}}}, [] {}), parla::Error);
+  rt.spawn({.key = T[0]}, [] { return 2; });  // T[0] was not claimed by the failed spawn
+  rt.wait(T[0]);
+  EXPECT_EQ(T[0].result<int>(), 2);
+}
+
+PARLA_INSTANTIATE_SWEEP(ErrorTest);
+
+}  // namespace
