@@ -179,7 +179,7 @@ int run(int argc, char** argv) {
     std::printf(
         "{\"app\": \"demo\", \"ranks\": %d, \"workers\": %d, \"devices\": [\"cpu\"], "
         "\"params\": {\"intervals\": %lld, \"tasks_per_rank\": %d}, \"seconds\": %.6f, "
-        "\"metrics\": {\"pi\": %.17g, \"error\": %.3e, \"tasks_per_rank\": %lld}, "
+        "\"metrics\": {\"pi\": %.17g, \"error\": %.3e, \"tasks_spawned_per_rank\": %lld}, "
         "\"check\": {\"ok\": %s, \"intervals_counted\": %lld, \"intervals_expected\": %lld, "
         "\"index_checksum_ok\": %s, \"tolerance\": %.3e}}\n",
         comm.size(), workers, static_cast<long long>(n), options.tasks, seconds, pi, error,
