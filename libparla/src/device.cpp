@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
+
+#include <parla/error.hpp>
 
 #include "cpu_device.hpp"
 
@@ -36,6 +39,20 @@ const char* to_string(TaskState s) noexcept {
 }
 
 namespace detail {
+
+void* CpuDevice::allocate(std::size_t bytes) {
+  void* p = std::calloc(bytes == 0 ? 1 : bytes, 1);
+  if (p == nullptr) throw Error("cannot allocate " + std::to_string(bytes) + " bytes of host memory");
+  return p;
+}
+
+void CpuDevice::deallocate(void* p, std::size_t /*bytes*/) noexcept { std::free(p); }
+
+BackendStream& DeviceBackend::compute_stream() {
+  throw Error("the cpu has no streams: ctx.stream() is for tasks placed on a GPU");
+}
+BackendStream& DeviceBackend::copy_in_stream() { return compute_stream(); }
+BackendStream& DeviceBackend::copy_out_stream() { return compute_stream(); }
 
 std::size_t host_memory_bytes() noexcept {
   const long pages = ::sysconf(_SC_PHYS_PAGES);

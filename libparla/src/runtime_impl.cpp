@@ -13,8 +13,12 @@
 #include <parla/runtime.hpp>
 #include <parla/task_context.hpp>
 
+#include "block_state.hpp"
 #include "cpu_device.hpp"
 #include "sim/sim_gpu_device.hpp"
+#if PARLA_HAVE_CUDA
+#include "cuda/cuda_device.hpp"
+#endif
 #include "task_space_state.hpp"
 
 namespace parla::detail {
@@ -37,6 +41,14 @@ struct ThreadState {
 thread_local ThreadState t_thread;
 
 constexpr int k_spin_rounds = 32;
+
+}  // namespace
+
+const std::string* current_task_label() noexcept {
+  return t_thread.frames != nullptr ? &t_thread.frames->task->m_name : nullptr;
+}
+
+namespace {
 constexpr std::size_t k_max_report_lines = 64;
 
 std::string env_string(const char* name) {
@@ -82,6 +94,26 @@ RuntimeConfig resolve_config(RuntimeConfig c) {
   if (c.trace_path.empty()) c.trace_path = env_string("PARLA_TRACE");
   if (c.deadlock_timeout <= 0) c.deadlock_timeout = env_double("PARLA_DEADLOCK_TIMEOUT", 60.0);
   if (env_string("PARLA_STATS") == "1") c.collect_stats = true;
+  if (!c.infer_dependencies) {
+    const std::string v = env_string("PARLA_INFER_DEPS");
+    if (!v.empty() && v != "0" && v != "1") {
+      throw Error("PARLA_INFER_DEPS='" + v + "' must be 0 (off) or 1 (on); unset it for the default (on)");
+    }
+    c.infer_dependencies = v != "0";
+  }
+  if (c.sim_copy_gbps < 0) {
+    const std::string v = env_string("PARLA_SIM_COPY_GBPS");
+    c.sim_copy_gbps = 0.0;
+    if (!v.empty()) {
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(x >= 0)) {
+        throw Error("PARLA_SIM_COPY_GBPS='" + v + "' is not a bandwidth in GB/s >= 0 (0 = unlimited)");
+      }
+      c.sim_copy_gbps = x;
+    }
+  }
+  if (c.cuda_gpus < 0) c.cuda_gpus = static_cast<int>(env_int("PARLA_CUDA_GPUS", -1, -1));
   return c;
 }
 
@@ -116,14 +148,6 @@ bool try_take(std::atomic<std::int64_t>& pool, std::int64_t amount) noexcept {
   return true;
 }
 
-void set_error(TaskRecord* t, std::exception_ptr e) {
-  // acq_rel: first writer wins; the error itself is published by the finish-parties
-  // decrement (acq_rel) that follows on the writing thread.
-  if ((t->m_flags.fetch_or(TaskRecord::k_has_error, std::memory_order_acq_rel) &
-       TaskRecord::k_has_error) == 0) {
-    t->m_error = std::move(e);
-  }
-}
 
 std::string format_vcus(std::int64_t units) {
   char buf[32];
@@ -133,6 +157,15 @@ std::string format_vcus(std::int64_t units) {
 
 }  // namespace
 
+void set_error(TaskRecord* t, std::exception_ptr e) {
+  // acq_rel: first writer wins; the error itself is published by the finish-parties
+  // decrement (acq_rel) that follows on the writing thread.
+  if ((t->m_flags.fetch_or(TaskRecord::k_has_error, std::memory_order_acq_rel) &
+       TaskRecord::k_has_error) == 0) {
+    t->m_error = std::move(e);
+  }
+}
+
 // ---- construction ----------------------------------------------------------------------------
 
 RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
@@ -140,9 +173,13 @@ RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
   m_tracing = !m_config.trace_path.empty();
   m_timed = m_tracing || m_config.collect_stats;
   m_start = std::chrono::steady_clock::now();
+  m_infer = m_config.infer_dependencies.value_or(true);
+  m_clock.enabled = m_tracing;
+  m_clock.origin = m_start;
 
-  auto add_slot = [&](std::unique_ptr<Device> dev, int first_worker) {
+  auto add_slot = [&](auto dev, int first_worker) {
     auto slot = std::make_unique<DeviceSlot>();
+    slot->backend = dev.get();
     slot->first_worker = first_worker;
     slot->num_workers = dev->num_workers();
     slot->memory_capacity = dev->memory_capacity();
@@ -153,8 +190,20 @@ RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
   };
   add_slot(std::make_unique<CpuDevice>(m_config.num_workers, host_memory_bytes()), 0);
   for (int g = 0; g < m_config.sim_gpus; ++g) {
-    add_slot(std::make_unique<SimGpuDevice>(g, m_config.sim_gpu_memory), m_config.num_workers + g);
+    add_slot(std::make_unique<SimGpuDevice>(g, m_config.sim_gpu_memory, m_config.sim_copy_gbps, m_clock),
+             m_config.num_workers + g);
   }
+#if PARLA_HAVE_CUDA
+  if (m_config.sim_gpus == 0 && m_config.cuda_gpus != 0) {
+    // Zero visible devices (no driver, CUDA_VISIBLE_DEVICES="") is a normal configuration.
+    std::string why;
+    int n = cuda_device_count(&why);
+    if (m_config.cuda_gpus > 0) n = std::min(n, m_config.cuda_gpus);
+    if (n > 63) n = 63;
+    m_cuda_note = n == 0 ? why : std::string();
+    for (int g = 0; g < n; ++g) add_slot(std::make_unique<CudaDevice>(g, g), m_config.num_workers + g);
+  }
+#endif
   m_default_placement.options.push_back(ResolvedOption{1, 0, 0, 0});
 
   for (const auto& slot : m_devices) {
@@ -209,6 +258,10 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   const std::string display = record ? record->m_name : (o.name.empty() ? std::string("task") : o.name);
   std::unique_ptr<ResolvedPlacement> own_placement;
   const ResolvedPlacement* placement = resolve_placement(o, display, own_placement);
+  std::unique_ptr<TaskData> data;
+  if (!o.in.empty() || !o.out.empty() || !o.inout.empty()) {
+    data = make_task_data(o, display, placement, own_placement);
+  }
 
   std::vector<Ref<TaskRecord>> preds;
   preds.reserve(o.dependencies.size());
@@ -245,6 +298,10 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   t->m_own_placement = std::move(own_placement);
   t->m_priority = o.priority;
   t->add_ref();  // the execution reference, dropped by finalize()
+  if (data) {
+    t->m_data = std::move(data);
+    if (m_infer) infer_from_accesses(t, preds);
+  }
 
   // relaxed: this task cannot finish (and decrement) before its spawn guard is released
   // below, which happens after this increment in program order.
@@ -355,8 +412,10 @@ const ResolvedPlacement* RuntimeImpl::resolve_placement(
     if (gpus == 0) {
       throw Error("placement " + std::string(spec.index < 0 ? "gpu" : "gpu(" + std::to_string(spec.index) + ")") +
                   " for task '" + name +
-                  "' requested but this runtime has no GPUs (devices: cpu); set PARLA_SIM_GPUS=N "
-                  "or RuntimeConfig::sim_gpus to simulate N GPUs, or CUDA_VISIBLE_DEVICES");
+                  "' requested but this runtime has no GPUs (devices: cpu" +
+                  (m_cuda_note.empty() ? std::string() : "; CUDA: " + m_cuda_note) +
+                  "); set PARLA_SIM_GPUS=N or RuntimeConfig::sim_gpus to simulate N GPUs, or "
+                  "CUDA_VISIBLE_DEVICES");
     }
     if (spec.index >= gpus || spec.index < -1) {
       throw Error("placement gpu(" + std::to_string(spec.index) + ") for task '" + name +
@@ -481,7 +540,16 @@ int RuntimeImpl::try_map(TaskRecord* t) {
       for_each_bit(opts[i].mask, [&](int d) { loads[i] += m_devices[static_cast<std::size_t>(d)]->load.load(std::memory_order_relaxed); });
     }
   }
-  std::stable_sort(order, order + opts.size(), [&](std::size_t a, std::size_t b) { return loads[a] < loads[b]; });
+  if (t->m_data && opts.size() > 1) {
+    // Locality first (most valid input bytes on the option's main device), then load.
+    std::vector<std::size_t> local(opts.size());
+    for (std::size_t i = 0; i < opts.size(); ++i) local[i] = valid_input_bytes(t, opts[i].primary);
+    std::stable_sort(order, order + opts.size(), [&](std::size_t a, std::size_t b) {
+      return local[a] != local[b] ? local[a] > local[b] : loads[a] < loads[b];
+    });
+  } else {
+    std::stable_sort(order, order + opts.size(), [&](std::size_t a, std::size_t b) { return loads[a] < loads[b]; });
+  }
 
   int first_short = -1;
   for (std::size_t k = 0; k < opts.size(); ++k) {
@@ -517,6 +585,7 @@ bool RuntimeImpl::reserve(const ResolvedOption& o, int& short_device) {
     }
     if (ok) {
       taken |= std::uint64_t{1} << d;
+      if (o.memory != 0) note_memory_use(s);
     } else {
       short_device = d;
     }
@@ -560,22 +629,33 @@ void RuntimeImpl::release_resources(TaskRecord* t, ExecContext& ex) {
   });
   t->m_vcus_units = 0;
   t->m_memory = 0;
-  for_each_bit(mask, [&](int d) {
-    DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
-    std::deque<TaskRecord*> waiting;
-    {
-      std::lock_guard<std::mutex> lock(s.park_mutex);
-      waiting.swap(s.parked);
+  for_each_bit(mask, [&](int d) { retry_parked(d, ex); });
+}
+
+void RuntimeImpl::retry_parked(int device, ExecContext& ex) {
+  DeviceSlot& s = *m_devices[static_cast<std::size_t>(device)];
+  std::deque<TaskRecord*> waiting;
+  {
+    std::lock_guard<std::mutex> lock(s.park_mutex);
+    waiting.swap(s.parked);
+  }
+  for (TaskRecord* p : waiting) {
+    const int r = try_map(p);
+    if (r < 0) {
+      enqueue(p, ex);
+    } else {
+      park(p, r, ex);
     }
-    for (TaskRecord* p : waiting) {
-      const int r = try_map(p);
-      if (r < 0) {
-        enqueue(p, ex);
-      } else {
-        park(p, r, ex);
-      }
-    }
-  });
+  }
+}
+
+void RuntimeImpl::note_memory_use(DeviceSlot& s) noexcept {
+  // relaxed: a statistic; the CAS loop keeps the maximum exact.
+  const auto used = static_cast<std::uint64_t>(static_cast<std::int64_t>(s.memory_capacity) -
+                                               s.memory_free.load(std::memory_order_relaxed));
+  std::uint64_t peak = s.memory_peak.load(std::memory_order_relaxed);
+  while (used > peak && !s.memory_peak.compare_exchange_weak(peak, used, std::memory_order_relaxed)) {
+  }
 }
 
 void RuntimeImpl::enqueue(TaskRecord* t, ExecContext& ex) {
@@ -604,6 +684,17 @@ void RuntimeImpl::enqueue(TaskRecord* t, ExecContext& ex) {
 // ---- execution and completion ----------------------------------------------------------------
 
 TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
+  // Plain cpu tasks (mask 1, no data) skip all of the device work: the hot path.
+  const bool device_task = t->m_device_mask != 1 || t->m_data != nullptr;
+  bool run_body = true;
+  if (device_task) {
+    try {
+      if (!launch_data(t, ex)) return std::exchange(ex.bypass, nullptr);  // waits for copies
+    } catch (...) {
+      set_error(t, std::current_exception());
+      run_body = false;
+    }
+  }
   Worker* w = ex.worker;
   // relaxed: informational (reports, Task::state()).
   t->m_state.store(TaskState::running, std::memory_order_relaxed);
@@ -621,13 +712,14 @@ TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
   {
     TaskContext ctx(*m_owner, *t, w != nullptr ? w->index : -1);
     try {
-      t->m_body(ctx, t->m_result);
+      if (run_body) t->m_body(ctx, t->m_result);
     } catch (...) {
       set_error(t, std::current_exception());
     }
   }
   t_thread.frames = frame.prev;
   t->m_body.reset();  // captures die now, on the worker, not when the last handle goes
+  if (device_task) after_device_body(t, ex);
   if (m_timed) {
     const std::int64_t end = now_ns();
     if (w != nullptr) {
@@ -674,6 +766,7 @@ void RuntimeImpl::run_chain(TaskRecord* t, Worker* w) {
 }
 
 void RuntimeImpl::finish(TaskRecord* t, ExecContext& ex) {
+  if (t->m_data) finish_data(t);
   if (t->m_vcus_units != 0 || t->m_memory != 0) release_resources(t, ex);
   if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_counted_load) != 0) {
     for_each_bit(t->m_device_mask, [&](int d) {
@@ -697,6 +790,11 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
     t->m_failure = cause->shared_from_this();
     t->m_body.reset();
   }
+  // Its blocks hold references to this task (inferred dependencies): break the cycle.
+  t->m_data.reset();
+  // relaxed: set by the thread that ran the body, which happened-before this (the finish
+  // parties' acq_rel decrement).
+  const bool ran_ahead = (t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_runahead) != 0;
   // seq_cst: (1) release: publishes the result and failure to whoever observes the final
   // state; (2) with the load of m_flags below, the Dekker pair with a waiter, which sets
   // k_waited and then reads the state: one of us sees the other, so no wake-up is lost.
@@ -713,8 +811,15 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
       s->m_cancel_cause.compare_exchange_strong(expected, cause, std::memory_order_acq_rel,
                                                 std::memory_order_relaxed);
     }
+    std::uint8_t not_yet = 0;
+    // acq_rel: an edge released early (runahead) is not released again.
+    const bool release = !ran_ahead || e->released.compare_exchange_strong(not_yet, 2, std::memory_order_acq_rel,
+                                                                           std::memory_order_relaxed);
     // acq_rel: the last predecessor to finish sees every predecessor's writes.
-    if (s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
+    if (release && s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
+    // A successor released early may have finished already: runahead kept it (and this edge,
+    // which lives in it) alive for this walk; drop that reference now.
+    if (!release) s->release();
     e = next;
   }
 
@@ -772,14 +877,20 @@ void RuntimeImpl::notify_waiters() {
 }
 
 void RuntimeImpl::defer_completion(TaskRecord& t) {
-  if ((t.m_flags.fetch_or(TaskRecord::k_deferred, std::memory_order_relaxed) & TaskRecord::k_deferred) != 0) {
+  if ((t.m_flags.fetch_or(TaskRecord::k_token, std::memory_order_relaxed) & TaskRecord::k_token) != 0) {
     throw Error("defer_completion() called twice in task '" + t.display_name() +
                 "'; a task has one completion token");
   }
-  // relaxed: read by this thread when the body returns; the token reaches other threads
-  // through the user's own synchronisation.
-  t.m_finish_parties.store(2, std::memory_order_relaxed);
-  m_deferred_outstanding.fetch_add(1, std::memory_order_relaxed);
+  add_finish_party(t);
+}
+
+void RuntimeImpl::add_finish_party(TaskRecord& t) {
+  // relaxed: read by this thread when the body returns; the token (or stream completion)
+  // reaches other threads through synchronisation of its own.
+  if ((t.m_flags.fetch_or(TaskRecord::k_deferred, std::memory_order_relaxed) & TaskRecord::k_deferred) == 0) {
+    m_deferred_outstanding.fetch_add(1, std::memory_order_relaxed);
+  }
+  t.m_finish_parties.fetch_add(1, std::memory_order_relaxed);
 }
 
 void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error) {
@@ -1131,8 +1242,10 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
                   std::to_string(slot.memory_free.load(std::memory_order_relaxed)) + " bytes)";
         });
         line += "; the tasks holding them are blocked";
-      } else if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_deferred) != 0) {
+      } else if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_token) != 0) {
         line += " (running): its completion token was never fulfilled";
+      } else if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_deferred) != 0) {
+        line += " (running): its work on a device stream has not finished";
       } else {
         line += " (running): its body is waiting";
         bool mine = false;
@@ -1177,11 +1290,13 @@ void RuntimeImpl::shutdown() noexcept {
   } catch (...) {
     // Reporting must not stop the shutdown.
   }
+  write_back_and_release_blocks();
   m_stop.store(true, std::memory_order_seq_cst);
   for (auto& s : m_devices) s->idle.notify_all();
   for (auto& w : m_workers) {
     if (w->thread.joinable()) w->thread.join();
   }
+  for (auto& s : m_devices) s->backend->stop();
   try {
     if (m_tracing) write_trace();
     if (m_config.collect_stats && std::getenv("PARLA_STATS") != nullptr) {
@@ -1214,6 +1329,24 @@ RuntimeStats RuntimeImpl::stats() const {
     s.tasks_run += ws.tasks;
     s.workers.push_back(std::move(ws));
   }
+  for (const auto& slot : m_devices) {
+    RuntimeStats::Device d;
+    d.name = slot->device->name();
+    d.memory_capacity = slot->memory_capacity;
+    d.memory_in_use = static_cast<std::size_t>(static_cast<std::int64_t>(slot->memory_capacity) -
+                                               slot->memory_free.load(std::memory_order_relaxed));
+    d.memory_peak = slot->memory_peak.load(std::memory_order_relaxed);
+    d.copies_in = slot->copies_in.load(std::memory_order_relaxed);
+    d.bytes_in = slot->bytes_in.load(std::memory_order_relaxed);
+    d.evictions = slot->evictions.load(std::memory_order_relaxed);
+    s.devices.push_back(std::move(d));
+  }
+  s.copies_h2d = m_copies[0].load(std::memory_order_relaxed);
+  s.copies_d2h = m_copies[1].load(std::memory_order_relaxed);
+  s.copies_d2d = m_copies[2].load(std::memory_order_relaxed);
+  s.bytes_h2d = m_copy_bytes[0].load(std::memory_order_relaxed);
+  s.bytes_d2h = m_copy_bytes[1].load(std::memory_order_relaxed);
+  s.bytes_d2d = m_copy_bytes[2].load(std::memory_order_relaxed);
   return s;
 }
 

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -28,6 +29,7 @@
 #include <parla/spawn_options.hpp>
 
 #include "chase_lev_deque.hpp"
+#include "device_backend.hpp"
 #include "event_count.hpp"
 #include "injection_queue.hpp"
 
@@ -74,6 +76,7 @@ struct Worker {
 
 struct DeviceSlot {
   std::unique_ptr<Device> device;
+  DeviceBackend* backend = nullptr;  // the same object as `device`
   InjectionQueue inbox;
   InjectionQueue urgent;  // priority > 0
   EventCount idle;
@@ -87,6 +90,15 @@ struct DeviceSlot {
   std::atomic<std::int64_t> load{0};
   std::mutex park_mutex;
   std::deque<TaskRecord*> parked;  // ready, waiting for resources
+
+  // Data (see data_movement.cpp).
+  std::mutex data_mutex;                 // guards `resident`
+  std::vector<BlockState*> resident;     // blocks with an instance here
+  std::condition_variable memory_cv;     // signalled (under data_mutex) when memory returns
+  std::atomic<std::uint64_t> memory_peak{0};
+  std::atomic<std::uint64_t> copies_in{0};
+  std::atomic<std::uint64_t> bytes_in{0};
+  std::atomic<std::uint64_t> evictions{0};
 };
 
 /// Where the current thread stands while it runs tasks.
@@ -97,6 +109,9 @@ struct ExecContext {
   TaskRecord* bypass = nullptr;
   std::vector<TaskRecord*> cancelled;  // released tasks to finalize as cancelled
 };
+
+/// Records a task's error (the first one wins).
+void set_error(TaskRecord* task, std::exception_ptr error);
 
 class RuntimeImpl {
  public:
@@ -113,12 +128,24 @@ class RuntimeImpl {
   void shutdown() noexcept;
   void complete_deferred(TaskRecord* task, std::exception_ptr error);
   void defer_completion(TaskRecord& task);
+  /// One more party (a token or the task's stream work) must finish before the task completes.
+  void add_finish_party(TaskRecord& task);
   /// Fails a placeholder that will never be spawned (its TaskSpace is going away).
   void fail_placeholder(TaskRecord* task, const std::string& why);
   void register_space(const std::shared_ptr<TaskSpaceState>& space);
   /// Every record (keyed or anonymous) is introduced to its runtime here.
   void on_record_created(TaskRecord& record) noexcept;
   [[noreturn]] void throw_failure(const TaskRecord& task);
+
+  // ---- data and streams (data_movement.cpp) ----------------------------------------------
+  void register_block(const std::shared_ptr<BlockState>& block);
+  void sync_to_host(const DataBlock& block);
+  [[nodiscard]] bool infer_dependencies() const noexcept { return m_infer; }
+  /// Pointer to `slice` on the task's `i`-th device (TaskContext::data).
+  void* data_pointer(TaskRecord& task, const DataSlice& slice, std::size_t i);
+  /// The task's stream on its `i`-th device (TaskContext::stream).
+  Stream& task_stream(TaskRecord& task, std::size_t i);
+  [[nodiscard]] DeviceSlot& slot(int device) const noexcept { return *m_devices[static_cast<std::size_t>(device)]; }
 
   [[nodiscard]] const RuntimeConfig& config() const noexcept { return m_config; }
   [[nodiscard]] const std::vector<const Device*>& devices() const noexcept { return m_device_list; }
@@ -142,8 +169,32 @@ class RuntimeImpl {
   void release_resources(TaskRecord* task, ExecContext& ex);
   void enqueue(TaskRecord* task, ExecContext& ex);
 
+  void retry_parked(int device, ExecContext& ex);
+  void note_memory_use(DeviceSlot& s) noexcept;
+
+  // data (data_movement.cpp)
+  std::unique_ptr<TaskData> make_task_data(const SpawnOptions& o, const std::string& name,
+                                           const ResolvedPlacement*& placement,
+                                           std::unique_ptr<ResolvedPlacement>& storage) const;
+  void infer_from_accesses(TaskRecord* task, std::vector<Ref<TaskRecord>>& preds);
+  /// Locality: bytes of the task's inputs valid on `device`.
+  std::size_t valid_input_bytes(TaskRecord* task, int device);
+  /// Streams, instances, copies. False when a cpu task must first wait for copies (it is
+  /// re-enqueued when they finish).
+  bool launch_data(TaskRecord* task, ExecContext& ex);
+  /// After a GPU task's body: record its completion, publish its writes, runahead.
+  void after_device_body(TaskRecord* task, ExecContext& ex);
+  void finish_data(TaskRecord* task);
+  void* acquire_instance(BlockState& block, int device, TaskData& data, const std::string& task_name);
+  std::size_t evict(int device, std::size_t needed, const BlockState* keep);
+  void give_memory(int device, std::size_t bytes);
+  void copy_segments(const std::shared_ptr<BlockState>& b, std::size_t first, std::size_t last, int dst, TaskData& data,
+                     std::vector<std::shared_ptr<Event>>& waits);
+  void write_back_and_release_blocks() noexcept;
+
   // execution and completion
   TaskRecord* execute(TaskRecord* task, ExecContext& ex);
+  TaskRecord* execute_device_task(TaskRecord* task, ExecContext& ex);
   void run_chain(TaskRecord* task, Worker* worker);
   void finish(TaskRecord* task, ExecContext& ex);
   void finalize(TaskRecord* task, TaskState state, ExecContext& ex);
@@ -195,6 +246,12 @@ class RuntimeImpl {
   std::atomic<std::uint64_t> m_failed{0};
   EventCount m_helper_idle;  // threads waiting outside the workers
 
+  bool m_infer = true;
+  std::string m_cuda_note;  // why there are no CUDA devices (empty when there are)
+  TraceClock m_clock;
+  std::mutex m_block_mutex;
+  std::vector<std::weak_ptr<BlockState>> m_blocks;
+
   mutable std::mutex m_failure_mutex;
   std::vector<std::shared_ptr<Failure>> m_failures;
 
@@ -211,6 +268,9 @@ class RuntimeImpl {
   mutable std::mutex m_trace_mutex;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> m_trace_flows;
   std::vector<TraceEvent> m_helper_trace;
+  // Data copies and transfers (kind: 0 h2d, 1 d2h, 2 d2d).
+  std::atomic<std::uint64_t> m_copies[3]{};
+  std::atomic<std::uint64_t> m_copy_bytes[3]{};
 };
 
 }  // namespace parla::detail

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "block_state.hpp"
 #include "runtime_impl.hpp"
 
 namespace parla::detail {
@@ -12,6 +13,7 @@ constinit Edge k_closed_sentinel{};
 
 Edge* closed_list() noexcept { return &k_closed_sentinel; }
 
+TaskRecord::TaskRecord() = default;
 TaskRecord::~TaskRecord() = default;
 
 void TaskRecord::destroy() noexcept {

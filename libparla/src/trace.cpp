@@ -100,6 +100,21 @@ void RuntimeImpl::write_trace() const {
   for (const auto& w : m_workers) {
     for (const auto& ev : w->trace) emit(ev, w->index);
   }
+  // One track per device stream (simulated GPUs; CUDA work is not timed).
+  int stream_tid = helper_tid + 1;
+  for (const auto& slot : m_devices) {
+    for (BackendStream* st : slot->backend->streams()) {
+      const int tid = stream_tid++;
+      out << ",\n" << R"({"ph":"M","name":"thread_name","pid":1,"tid":)" << tid << R"(,"args":{"name":")"
+          << slot->device->name() << " " << st->label() << "\"}}";
+      for (const auto& ev : st->trace()) {
+        out << ",\n" << R"({"ph":"X","cat":")" << ev.category << R"(","name":")" << json_escape(ev.name)
+            << R"(","pid":1,"tid":)" << tid << R"(,"ts":)" << micros(ev.start_ns) << R"(,"dur":)"
+            << micros(ev.end_ns - ev.start_ns) << R"(,"args":{"device":")" << slot->device->name()
+            << R"(","stream":")" << st->label() << "\"}}";
+      }
+    }
+  }
   std::lock_guard<std::mutex> lock(m_trace_mutex);
   for (const auto& ev : m_helper_trace) emit(ev, helper_tid);
   // Flow arrows: from the end of the predecessor to the start of the successor.

@@ -1,11 +1,8 @@
 // parla._core: the compiled half of the parla package. One bind_<area>.cpp per area.
-#include <pybind11/pybind11.h>
+#include "bindings.hpp"
 
 namespace py = pybind11;
 
-namespace parla::python {
-void bind_runtime(py::module_& m);
-}  // namespace parla::python
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Parla-MPI runtime core (private; use the parla package)";
@@ -15,5 +12,10 @@ PYBIND11_MODULE(_core, m) {
   build["cuda"] = static_cast<bool>(PARLA_HAS_CUDA);
   build["ucx"] = static_cast<bool>(PARLA_HAS_UCX);
   m.attr("build_config") = build;
+  parla::python::init_interpreter_state();
+  parla::python::bind_errors(m);
+  parla::python::bind_tasks(m);
   parla::python::bind_runtime(m);
+  parla::python::bind_utils(m);
+  parla::python::bind_data(m);
 }

@@ -41,6 +41,7 @@ class RuntimeSweep : public testing::TestWithParam<Sweep> {
     RuntimeConfig c;
     c.num_workers = workers();
     c.sim_gpus = gpus();
+    c.cuda_gpus = 0;  // the same devices on every machine
     c.deadlock_timeout = 10.0;
     return c;
   }

@@ -175,7 +175,9 @@ TEST_P(TraceTest, TraceJsonHasTracksTasksAndDependencyFlows) {
       finishes.push_back(&ev);
     }
   }
-  EXPECT_EQ(threads, workers() + gpus() + 1);  // one track per worker, plus helping threads
+  // One track per worker, one for helping threads, one per stream of each simulated GPU
+  // (4 compute streams, copy in, copy out).
+  EXPECT_EQ(threads, workers() + gpus() + 1 + 6 * gpus());
   ASSERT_EQ(tasks.size(), 8U);
   for (int i = 0; i < 5; ++i) {
     const std::string name = "T[" + std::to_string(i) + "]";

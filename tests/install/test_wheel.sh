@@ -11,7 +11,8 @@ mkdir -p "$work"
     -C build-dir="$work/build" "$src"
 wheel=$(ls "$work"/dist/parla_mpi-*.whl)
 "$py" -m venv --system-site-packages "$work/venv"
-"$work/venv/bin/python" -m pip install -q --no-deps --force-reinstall "$wheel"
+# With its dependencies (numpy), as `pip install .` would: they come from the pip cache or PyPI.
+"$work/venv/bin/python" -m pip install -q --force-reinstall "$wheel"
 cd "$work"
 "$work/venv/bin/python" - <<'PY'
 import parla, parla._core, sys

@@ -15,9 +15,9 @@ const char* to_string(DeviceKind kind) noexcept;
 /// One device of a runtime. Devices are created by the runtime and live as long as it does;
 /// user code only reads them (`rt.devices()`, `ctx.devices()`).
 ///
-/// The contract is deliberately small: identity (kind, index, name) and capacities. Later
-/// backends add allocate/free/copy/events here, each backend in its own source folder
-/// (`src/sim/` for simulated GPUs).
+/// Users see identity (kind, index, name), capacities and the backend. Behind it each
+/// backend fulfils a small contract (allocate, free, streams with async copies, events),
+/// in its own source folder: `src/sim/` (simulated GPUs), `src/cuda/` (CUDA devices).
 class Device {
  public:
   virtual ~Device() = default;
@@ -38,7 +38,7 @@ class Device {
   [[nodiscard]] std::size_t memory_capacity() const noexcept { return m_memory_capacity; }
   /// Number of worker threads that run this device's tasks.
   [[nodiscard]] int num_workers() const noexcept { return m_num_workers; }
-  /// Which backend implements the device: "host", "sim", later "cuda".
+  /// Which backend implements the device: "host", "sim" or "cuda".
   [[nodiscard]] virtual const char* backend() const noexcept = 0;
 
  protected:

@@ -14,6 +14,11 @@ class Task;
 class TaskContext;
 class CompletionToken;
 class Device;
+class Stream;
+class Event;
+class DataBlock;
+class DataSlice;
+enum class Coherence : unsigned char;
 class Placement;
 struct Resources;
 struct SpawnOptions;
@@ -28,6 +33,7 @@ namespace detail {
 class TaskRecord;
 class RuntimeImpl;
 class TaskSpaceState;
+class BlockState;
 template <class T>
 class Ref;
 }  // namespace detail

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <parla/completion_token.hpp>
+#include <parla/data_block.hpp>
 #include <parla/dep.hpp>
 #include <parla/device.hpp>
 #include <parla/error.hpp>
@@ -12,6 +13,7 @@
 #include <parla/runtime_config.hpp>
 #include <parla/runtime_stats.hpp>
 #include <parla/spawn_options.hpp>
+#include <parla/stream.hpp>
 #include <parla/task.hpp>
 #include <parla/task_context.hpp>
 #include <parla/task_key.hpp>

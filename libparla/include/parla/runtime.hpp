@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include <parla/data_block.hpp>
 #include <parla/dep.hpp>
 #include <parla/detail/task_function.hpp>
 #include <parla/device.hpp>
@@ -84,6 +85,12 @@ class Runtime {
   void wait_all();
   /// Same as wait_all(); the explicit end of a runtime scope.
   void finish() { wait_all(); }
+
+  /// Waits for every task that accesses `block` (as inferred dependencies order them),
+  /// then makes its host copy valid, so `block.host_data()` holds the current contents.
+  void sync_to_host(const DataBlock& block);
+  /// Whether data accesses add dependencies (RuntimeConfig::infer_dependencies resolved).
+  [[nodiscard]] bool infers_dependencies() const noexcept;
 
   /// Every device: the cpu first (id 0), then gpu(0), gpu(1), ...
   [[nodiscard]] const std::vector<const Device*>& devices() const noexcept;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <parla/data_block.hpp>
 #include <parla/dep.hpp>
 #include <parla/placement.hpp>
 #include <parla/task_space.hpp>
@@ -12,7 +13,10 @@
 namespace parla {
 
 /// Options of `Runtime::spawn`, meant for designated initialisers:
-/// `rt.spawn({.key = T[i], .dependencies = {T[i - 1]}, .placement = parla::gpu, .vcus = 0.5}, body)`.
+/// `rt.spawn({.key = T[i], .dependencies = {T[i - 1]}, .placement = parla::gpu, .in = {a},
+/// .out = {b.slice(0, n)}, .vcus = 0.5}, body)`. Data accesses also order tasks: a reader
+/// after a writer of overlapping bytes depends on it, a writer after readers depends on them
+/// (in spawn order; off with RuntimeConfig::infer_dependencies = false).
 struct SpawnOptions {
   /// The task's element in a TaskSpace (empty: an anonymous task).
   TaskRef key{};
@@ -20,6 +24,12 @@ struct SpawnOptions {
   std::vector<Dep> dependencies{};
   /// Where it may run (default: cpu).
   Placement placement{};
+  /// Data the task reads: brought to its device before it runs.
+  std::vector<DataSlice> in{};
+  /// Data the task overwrites entirely: other copies are invalidated, nothing is copied in.
+  std::vector<DataSlice> out{};
+  /// Data the task reads and writes.
+  std::vector<DataSlice> inout{};
   /// Fraction of each device it holds while running (1.0 = the whole device).
   double vcus = 0.0;
   /// Bytes of each device's memory it holds while running.

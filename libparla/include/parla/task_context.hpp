@@ -1,10 +1,12 @@
 // TaskContext: what a running body can see of its task and runtime.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 #include <parla/completion_token.hpp>
+#include <parla/data_block.hpp>
 #include <parla/fwd.hpp>
 #include <parla/task.hpp>
 
@@ -34,6 +36,20 @@ class TaskContext {
   /// Defers the task's completion until the returned token is fulfilled (from any thread).
   /// Call at most once per task.
   [[nodiscard]] CompletionToken defer_completion();
+
+  /// The stream of the task on its first device (GPU tasks). The body enqueues its work
+  /// there and returns; the task completes when that work has finished. Throws
+  /// parla::Error for a task on the cpu (it has no stream).
+  [[nodiscard]] Stream& stream() const;
+  /// The stream of the task on its `i`-th device (order of `devices()`).
+  [[nodiscard]] Stream& stream(std::size_t i) const;
+  /// Pointer to `slice` (or a whole block) on the task's first device, or on its `i`-th
+  /// device for multi-device tasks. The task must have declared an access covering it.
+  [[nodiscard]] void* data(const DataSlice& slice, std::size_t i = 0) const;
+  template <class T>
+  [[nodiscard]] T* data_as(const DataSlice& slice, std::size_t i = 0) const {
+    return static_cast<T*>(data(slice, i));
+  }
 
  private:
   Runtime* m_runtime;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <parla/detail/ref.hpp>
+#include <parla/fwd.hpp>
 #include <parla/detail/task_function.hpp>
 #include <parla/resources.hpp>
 #include <parla/task_state.hpp>
@@ -17,6 +18,7 @@ namespace parla::detail {
 
 class TaskRecord;
 struct ResolvedPlacement;
+struct TaskData;
 
 /// A successor edge. It lives inside the successor (its `edges` array) and is pushed onto
 /// the predecessor's lock-free successor list; it holds a reference to the predecessor so a
@@ -26,6 +28,11 @@ struct Edge {
   TaskRecord* succ = nullptr;
   Edge* next = nullptr;
   Ref<TaskRecord> pred;
+  /// Runahead (GPU tasks on one device): 1 when the predecessor released this edge once its
+  /// body was enqueued (the successor's stream then waits for `event`), 2 when it released
+  /// it on completion. Whoever moves it from 0 decrements the successor's count.
+  std::atomic<std::uint8_t> released{0};
+  std::shared_ptr<Event> event;
 };
 
 /// A body's failure, shared by the failed task and every task it cancelled.
@@ -45,8 +52,10 @@ class TaskRecord {
   static constexpr std::uint8_t k_has_error = 8;   // m_error is written (first writer wins)
   static constexpr std::uint8_t k_counted_load = 16;  // devices of m_device_mask count it as load
   static constexpr std::uint8_t k_outstanding = 32;   // counted in the runtime's outstanding tasks
+  static constexpr std::uint8_t k_token = 64;         // body obtained a CompletionToken
+  static constexpr std::uint8_t k_runahead = 128;     // released some successors early (GPU)
 
-  TaskRecord() = default;
+  TaskRecord();
   TaskRecord(const TaskRecord&) = delete;
   TaskRecord& operator=(const TaskRecord&) = delete;
   ~TaskRecord();
@@ -109,6 +118,9 @@ class TaskRecord {
   Edge m_inline_edges[2];
   std::unique_ptr<Edge[]> m_heap_edges;
   std::uint32_t m_num_edges = 0;
+
+  /// Data accesses, streams and pins: null for plain cpu tasks (the hot path).
+  std::unique_ptr<TaskData> m_data;
 
   // Tracing (only when the runtime traces).
   std::uint64_t m_trace_id = 0;

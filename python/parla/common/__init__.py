@@ -1,0 +1,1 @@
+"""Parla's ``parla.common`` import paths."""

@@ -1,0 +1,5 @@
+"""Parla's ``parla.common.spawn`` path."""
+
+from parla._spawn import spawn
+
+__all__ = ["spawn"]
