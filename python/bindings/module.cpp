@@ -3,6 +3,11 @@
 
 namespace py = pybind11;
 
+#if PARLA_HAS_MPI
+namespace parla::python {
+void bind_mpi(py::module_& m);  // bind_mpi.cpp
+}
+#endif
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "Parla-MPI runtime core (private; use the parla package)";
@@ -18,4 +23,7 @@ PYBIND11_MODULE(_core, m) {
   parla::python::bind_runtime(m);
   parla::python::bind_utils(m);
   parla::python::bind_data(m);
+#if PARLA_HAS_MPI
+  parla::python::bind_mpi(m);
+#endif
 }

@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
   --export=ALL,PARLA_ROOT="$root",PARLA_BUILD_DIR="$build_dir" \
   "$root/jobscripts/demo.sbatch" --intervals 200003 --tasks 9
 out=$(ls "$work"/parla-demo-*.out)
-cat "$out"
+cat "$work"/parla-demo-*.err "$out"
 "${PARLA_PYTHON:-python3}" - "$out" <<'PY'
 import json, sys
 last = open(sys.argv[1]).read().strip().splitlines()[-1]

@@ -1,0 +1,124 @@
+#pragma once
+/// Comm: communication tasks (send, recv, allreduce, bcast, barrier) in a rank's task graph.
+#include <mpi.h>
+
+#include <parla/data_block.hpp>
+#include <parla/dep.hpp>
+#include <parla/runtime.hpp>
+#include <parla/task.hpp>
+#include <parla/task_space.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parla/mpi/communicator.hpp"
+#include "parla/mpi/progress_engine.hpp"
+
+namespace parla::mpi {
+
+/// Element types of allreduce.
+enum class Datatype : unsigned char { i32, i64, u64, f32, f64, byte };
+/// Reductions of allreduce.
+enum class ReduceOp : unsigned char { sum, prod, min, max };
+
+/// Size of one element of `type` in bytes.
+std::size_t size_of(Datatype type) noexcept;
+
+/// Which transport carries point-to-point messages. `automatic` reads PARLA_TRANSPORT
+/// (auto|mpi|ucx) and picks mpi, the only one built so far.
+enum class Transport : unsigned char { automatic, mpi, ucx };
+
+/// How a Comm is set up.
+struct CommConfig {
+  Transport transport = Transport::automatic;
+  /// When a communication task of this rank fails or is cancelled (its input's producer
+  /// failed), print the failure on stderr and MPI_Abort the job: the other ranks would
+  /// otherwise wait forever for messages that never come. Unset (-1): PARLA_MPI_ABORT_ON_FAILURE
+  /// (0 turns it off), else on.
+  int abort_on_failure = -1;
+};
+
+/// The task side of a communication: like SpawnOptions without placement or data accesses
+/// (the operation declares its own: a send reads its data, a receive writes it).
+struct CommOptions {
+  TaskRef key{};
+  std::vector<Dep> dependencies{};
+  int priority = 0;
+  std::string name{};
+  /// Held until the operation completes (e.g. the owner of a raw buffer).
+  std::shared_ptr<void> keepalive{};
+};
+
+namespace detail {
+struct CommState;
+}
+
+/// The runtime's communication endpoint on one rank: a duplicate of `comm`, a progress engine
+/// thread, and the communication tasks. A communication task is spawned like any task (key,
+/// dependencies, priority); its body only hands the operation to the progress engine, and the
+/// task completes when the MPI request completes. A send declares `in` on its data and a
+/// receive `out`, so compute tasks that touch the same block order themselves around them.
+///
+/// Tags are deterministic: the k-th send from this rank to rank p with tag t matches the k-th
+/// receive on p from this rank with tag t, whatever order the tasks run in — so spawn the
+/// point-to-point tasks of one (peer, tag) in the same order on both sides, and collectives
+/// in the same order on every rank (as MPI requires).
+///
+/// MPI must be initialised with at least MPI_THREAD_SERIALIZED (checked, with an
+/// explanation); MPI_THREAD_MULTIPLE if the application calls MPI while tasks run.
+/// Destroy it after `rt.finish()` (or call `finish()`): outstanding operations fail then.
+class Comm {
+ public:
+  Comm(Runtime& rt, MPI_Comm comm = MPI_COMM_WORLD, CommConfig config = {});
+  ~Comm();
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+
+  [[nodiscard]] int rank() const noexcept;
+  [[nodiscard]] int size() const noexcept;
+  /// The runtime's duplicate communicator.
+  [[nodiscard]] const Communicator& communicator() const noexcept;
+  /// "mpi" (or "ucx" once built).
+  [[nodiscard]] const char* transport_name() const noexcept;
+  /// Number of user tags available: tags are 0 .. max_tag().
+  [[nodiscard]] int max_tag() const noexcept;
+
+  /// Sends `data` (a block or a byte range of one) to rank `dst`.
+  Task send(const DataSlice& data, int dst, int tag, CommOptions options = {});
+  /// Receives into `data` from rank `src` (exactly data.bytes() bytes).
+  Task recv(const DataSlice& data, int src, int tag, CommOptions options = {});
+  /// Raw host memory: no data accesses, so order it with explicit dependencies.
+  Task send(const void* buffer, std::size_t bytes, int dst, int tag, CommOptions options = {});
+  Task recv(void* buffer, std::size_t bytes, int src, int tag, CommOptions options = {});
+  /// In-place allreduce over `data` viewed as an array of `type`.
+  Task allreduce(const DataSlice& data, Datatype type, ReduceOp op, CommOptions options = {});
+  Task allreduce(void* buffer, std::size_t count, Datatype type, ReduceOp op,
+                 CommOptions options = {});
+  /// Broadcasts `data` from `root` (read there, written elsewhere).
+  Task bcast(const DataSlice& data, int root, CommOptions options = {});
+  Task bcast(void* buffer, std::size_t bytes, int root, CommOptions options = {});
+  Task barrier(CommOptions options = {});
+
+  /// rt.finish(); if a task failed, prints "[rank r] <failure>" and aborts the job.
+  void finish();
+  /// Prints "[rank r] message" on stderr and MPI_Abort's the job with `code`.
+  [[noreturn]] void abort(const std::string& message, int code = 1) const;
+  /// Stops the progress engine (the destructor does it). Outstanding operations fail.
+  void close();
+  /// The runtime this Comm spawns into is gone (Python: its `with Parla()` ended first).
+  void detach_runtime() noexcept;
+
+  [[nodiscard]] ProgressStats progress_stats() const noexcept;
+
+ private:
+  std::shared_ptr<detail::CommState> m_state;
+};
+
+/// Whether this MPI can send CUDA device memory directly: PARLA_CUDA_AWARE_MPI=0|1 if set,
+/// else the run-time answer of MPIX_Query_cuda_support() where the MPI has it, else false.
+bool cuda_aware_mpi() noexcept;
+
+}  // namespace parla::mpi

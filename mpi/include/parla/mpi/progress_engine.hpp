@@ -1,0 +1,126 @@
+#pragma once
+/// The progress engine: the one thread through which the runtime makes all its MPI calls.
+#include <mpi.h>
+
+#include <parla/completion_token.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace parla::mpi {
+
+/// What an Operation does once the engine posts it.
+enum class OpKind : unsigned char { send, recv, allreduce, bcast, barrier };
+
+/// "send", "recv", "allreduce", "bcast", "barrier".
+const char* to_string(OpKind kind) noexcept;
+
+/// One communication for the engine to post and complete. The buffer must stay valid until
+/// the token is fulfilled or failed (`keepalive` is released only then, on the engine thread).
+struct Operation {
+  OpKind kind = OpKind::barrier;
+  void* buffer = nullptr;
+  int count = 0;                          // elements of `type`
+  MPI_Datatype type = MPI_BYTE;
+  MPI_Op op = MPI_SUM;                    // allreduce only
+  int peer = MPI_PROC_NULL;               // send: destination, recv: source, bcast: root
+  int tag = 0;                            // the MPI tag (already mapped, see Comm)
+  int user_tag = 0;                       // the tag the program gave, for error messages
+  std::uint64_t collective_seq = 0;       // collectives: posted strictly in this order
+  CompletionToken token;                  // fulfilled when the request completes
+  std::shared_ptr<void> keepalive;        // anything that must outlive the request
+  std::function<void()> on_done;          // optional, runs on the engine thread after success
+};
+
+/// Counters of a progress engine (all since it started).
+struct ProgressStats {
+  std::uint64_t posted = 0;       // requests started
+  std::uint64_t completed = 0;    // requests finished (successfully or not)
+  std::uint64_t failed = 0;       // operations failed with an MpiError
+  std::uint64_t polls = 0;        // MPI_Testsome calls
+  std::uint64_t sleeps = 0;       // times the thread went to sleep with nothing outstanding
+  std::uint64_t wakeups = 0;      // loop iterations that started after a sleep or back-off
+};
+
+/// Owns one thread that posts operations handed to it (`submit`, from any thread) and tests
+/// every outstanding request in one MPI_Testsome per pass. Polling adapts: it spins while
+/// requests complete, backs off (yield, then sleeps growing to `max_backoff`) while requests
+/// are outstanding but quiet, and sleeps on a condition variable, using no CPU, when nothing
+/// is outstanding. Workers never call MPI: they submit and return.
+///
+/// Collectives must be posted in the same order on every rank (MPI's rule); tasks may become
+/// ready in any order, so each collective carries a sequence number given at spawn and the
+/// engine posts collective n only after n - 1.
+class ProgressEngine {
+ public:
+  /// Starts the thread. `comm` (the runtime's duplicate) must outlive the engine.
+  /// `periodic` runs on the engine thread about every `period` (the Comm's failure watchdog).
+  ProgressEngine(MPI_Comm comm, std::function<void()> periodic = {},
+                 std::chrono::microseconds period = std::chrono::milliseconds(100));
+  /// Stops the thread. Operations still outstanding are cancelled and their tasks fail.
+  ~ProgressEngine();
+  ProgressEngine(const ProgressEngine&) = delete;
+  ProgressEngine& operator=(const ProgressEngine&) = delete;
+
+  /// Hands `op` to the engine (thread-safe, never blocks on MPI).
+  void submit(Operation op);
+  /// Stops the thread now (idempotent); see the destructor.
+  void stop();
+  [[nodiscard]] ProgressStats stats() const noexcept;
+  /// Operations submitted and not finished yet.
+  [[nodiscard]] std::size_t outstanding() const noexcept {
+    return m_outstanding.load(std::memory_order_acquire);
+  }
+
+ private:
+  void run();
+  bool take_submissions();
+  void post(Operation&& op);
+  void post_ready_collectives();
+  bool test_outstanding();
+  void finish(std::size_t index, std::exception_ptr error);
+  void fail_everything(const std::string& why);
+
+  MPI_Comm m_comm;
+  std::function<void()> m_periodic;
+  std::chrono::microseconds m_period;
+
+  std::mutex m_mutex;                 // guards m_incoming, m_sleeping, m_stop
+  std::condition_variable m_wake;
+  std::vector<Operation> m_incoming;
+  bool m_sleeping = false;
+  bool m_stop = false;
+  std::atomic<bool> m_has_incoming{false};
+
+  // Engine-thread only.
+  std::vector<MPI_Request> m_requests;  // parallel to m_active
+  std::vector<Operation> m_active;
+  std::map<std::uint64_t, Operation> m_waiting_collectives;
+  std::uint64_t m_next_collective = 0;
+  std::vector<int> m_indices;
+  std::vector<MPI_Status> m_statuses;
+  struct Finished {
+    std::size_t slot;
+    int error;
+    MPI_Status status;
+  };
+  std::vector<Finished> m_finished;
+
+  std::atomic<std::size_t> m_outstanding{0};
+  std::atomic<std::uint64_t> m_posted{0}, m_completed{0}, m_failed{0}, m_polls{0}, m_sleeps{0},
+      m_wakeups{0};
+  std::thread m_thread;  // last: starts after everything above exists
+};
+
+}  // namespace parla::mpi

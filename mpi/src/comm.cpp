@@ -1,0 +1,448 @@
+#include "parla/mpi/comm.hpp"
+
+#include <mpi.h>
+
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>  // Open MPI: MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support
+#endif
+
+#include <parla/error.hpp>
+#include <parla/task_context.hpp>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "parla/mpi/environment.hpp"
+#include "parla/mpi/mpi_error.hpp"
+
+namespace parla::mpi {
+
+namespace {
+
+MPI_Datatype mpi_type(Datatype t) noexcept {
+  switch (t) {
+    case Datatype::i32: return MPI_INT32_T;
+    case Datatype::i64: return MPI_INT64_T;
+    case Datatype::u64: return MPI_UINT64_T;
+    case Datatype::f32: return MPI_FLOAT;
+    case Datatype::f64: return MPI_DOUBLE;
+    case Datatype::byte: return MPI_UINT8_T;
+  }
+  return MPI_BYTE;
+}
+
+MPI_Op mpi_op(ReduceOp op) noexcept {
+  switch (op) {
+    case ReduceOp::sum: return MPI_SUM;
+    case ReduceOp::prod: return MPI_PROD;
+    case ReduceOp::min: return MPI_MIN;
+    case ReduceOp::max: return MPI_MAX;
+  }
+  return MPI_SUM;
+}
+
+Transport resolve_transport(Transport requested) {
+  if (requested == Transport::automatic) {
+    const char* env = std::getenv("PARLA_TRANSPORT");
+    const std::string value = env != nullptr ? env : "auto";
+    if (value.empty() || value == "auto" || value == "mpi") {
+      requested = Transport::mpi;
+    } else if (value == "ucx") {
+      requested = Transport::ucx;
+    } else {
+      throw std::invalid_argument("PARLA_TRANSPORT=" + value +
+                                  " is not a transport; use auto, mpi or ucx");
+    }
+  }
+  if (requested == Transport::ucx) {
+    throw std::runtime_error(
+        "the UCX transport of parla::mpi is not built yet (PARLA_TRANSPORT=ucx); only the MPI "
+        "transport exists: unset PARLA_TRANSPORT or set it to mpi or auto");
+  }
+  return requested;
+}
+
+bool abort_on_failure_setting(int configured) {
+  if (configured >= 0) return configured != 0;
+  const char* env = std::getenv("PARLA_MPI_ABORT_ON_FAILURE");
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
+int checked_count(std::size_t bytes, const char* what) {
+  if (bytes > static_cast<std::size_t>(INT_MAX)) {
+    throw std::invalid_argument(std::string("parla::mpi::") + what + " of " +
+                                std::to_string(bytes) +
+                                " bytes: messages over 2 GiB - 1 are not supported yet; split it");
+  }
+  return static_cast<int>(bytes);
+}
+
+}  // namespace
+
+std::size_t size_of(Datatype type) noexcept {
+  switch (type) {
+    case Datatype::i32:
+    case Datatype::f32: return 4;
+    case Datatype::i64:
+    case Datatype::u64:
+    case Datatype::f64: return 8;
+    case Datatype::byte: return 1;
+  }
+  return 1;
+}
+
+bool cuda_aware_mpi() noexcept {
+  if (const char* env = std::getenv("PARLA_CUDA_AWARE_MPI"); env != nullptr && *env != '\0') {
+    return std::strcmp(env, "0") != 0;
+  }
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
+}
+
+namespace detail {
+
+/// Everything a communication task's body needs; shared with the bodies so a task that runs
+/// after its Comm closed fails cleanly instead of touching freed state.
+struct CommState {
+  Runtime* rt;
+  Communicator comm;
+  Transport transport;
+  bool abort_on_failure;
+  int seq_bits = 0;
+  int max_tag = 0;
+
+  std::mutex mutex;  // guards the sequence numbers and `tracked`
+  std::map<std::pair<int, int>, std::uint64_t> send_seq;
+  std::map<std::pair<int, int>, std::uint64_t> recv_seq;
+  std::uint64_t collective_seq = 0;
+  std::vector<Task> tracked;  // communication tasks not known to be completed
+
+  std::unique_ptr<ProgressEngine> engine;  // last: its thread calls watchdog()
+
+  CommState(Runtime& runtime, MPI_Comm c, const CommConfig& config)
+      : rt(&runtime), comm(c), transport(resolve_transport(config.transport)),
+        abort_on_failure(abort_on_failure_setting(config.abort_on_failure)) {
+    // Tags. MPI matches on (communicator, source, tag) and keeps messages of one such triple
+    // in order, but the runtime posts operations when their tasks become ready, which need
+    // not be spawn order: two exchanges between the same ranks with the same user tag could
+    // cross-match. So each (peer, user tag) pair numbers its messages in spawn order, on both
+    // sides, and the MPI tag is `user_tag << seq_bits | seq mod 2^seq_bits`: the k-th send
+    // matches the k-th receive whatever order they are posted in. A tag repeats only after
+    // 2^seq_bits messages of the same pair, so up to that many may be in flight at once.
+    int* tag_ub = nullptr;
+    int flag = 0;
+    check_mpi(MPI_Comm_get_attr(comm.native(), MPI_TAG_UB, &tag_ub, &flag), "MPI_Comm_get_attr",
+              "MPI_TAG_UB");
+    const long long ub = (flag != 0 && tag_ub != nullptr) ? *tag_ub : 32767;  // MPI's minimum
+    int bits = 0;
+    while (bits < 31 && (1LL << (bits + 1)) - 1 <= ub) ++bits;
+    seq_bits = std::min(20, bits - 4);
+    max_tag = (1 << (bits - seq_bits)) - 1;
+  }
+
+  int mpi_tag(int user_tag, std::uint64_t seq) const noexcept {
+    const std::uint64_t mask = (std::uint64_t{1} << seq_bits) - 1;
+    return (user_tag << seq_bits) | static_cast<int>(seq & mask);
+  }
+
+  void check_peer_and_tag(int peer, int tag, const char* what) const {
+    if (peer < 0 || peer >= comm.size()) {
+      throw std::invalid_argument(std::string("parla::mpi::") + what + ": rank " +
+                                  std::to_string(peer) + " does not exist (the communicator has " +
+                                  std::to_string(comm.size()) + " ranks)");
+    }
+    if (tag < 0 || tag > max_tag) {
+      throw std::invalid_argument(std::string("parla::mpi::") + what + ": tag " +
+                                  std::to_string(tag) + " is outside 0.." + std::to_string(max_tag) +
+                                  " (the rest of MPI's tag space numbers the messages)");
+    }
+  }
+
+  Runtime& runtime() const {
+    if (rt == nullptr) {
+      throw std::runtime_error("parla::mpi::Comm: its runtime has ended; make a new Comm");
+    }
+    return *rt;
+  }
+
+  /// Runs on the engine thread about every 100 ms.
+  void watchdog() {
+    std::string message;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      for (std::size_t i = 0; i < tracked.size();) {
+        const TaskState s = tracked[i].state();
+        if (s == TaskState::completed) {
+          tracked[i] = std::move(tracked.back());
+          tracked.pop_back();
+          continue;
+        }
+        if ((s == TaskState::failed || s == TaskState::cancelled) && message.empty()) {
+          try {
+            tracked[i].rethrow_if_failed();
+            message = "communication task '" + tracked[i].name() + "' " + to_string(s);
+          } catch (const std::exception& e) {
+            message = e.what();
+          } catch (...) {
+            message = "communication task '" + tracked[i].name() + "' failed";
+          }
+          if (!abort_on_failure) {
+            // Reported by the runtime where the program waits; stop tracking it.
+            tracked[i] = std::move(tracked.back());
+            tracked.pop_back();
+            message.clear();
+            continue;
+          }
+        }
+        ++i;
+      }
+    }
+    if (!message.empty()) {
+      abort_job(message + "\n(the other ranks would wait forever for this rank's messages; set "
+                          "PARLA_MPI_ABORT_ON_FAILURE=0 to handle failures yourself)");
+    }
+  }
+
+  [[noreturn]] void abort_job(const std::string& message, int code = 1) const {
+    int world_rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    std::fprintf(stderr, "[rank %d] %s\n[rank %d] parla::mpi: aborting the job\n", world_rank,
+                 message.c_str(), world_rank);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);  // MPI_Abort does not return; in case it does
+  }
+
+  /// Spawns the task that posts `op` (its buffer taken from `data` when it has one).
+  Task spawn(Operation op, const DataSlice& data, bool reads, bool writes, CommOptions&& options,
+             const char* what) {
+    Runtime& r = runtime();
+    SpawnOptions o;
+    o.key = std::move(options.key);
+    o.dependencies = std::move(options.dependencies);
+    o.priority = options.priority;
+    o.name = options.name;
+    if (o.name.empty()) {
+      o.name = std::string("mpi.") + what;
+      if (op.kind == OpKind::send || op.kind == OpKind::recv) {
+        o.name += (op.kind == OpKind::send ? "(to " : "(from ") + std::to_string(op.peer) +
+                  ", tag " + std::to_string(op.user_tag) + ")";
+      }
+    }
+    if (data.state()) {
+      // Host placement: the runtime brings the block's current contents to host memory
+      // before the task runs (from a simulated GPU, through its copy stream).
+      if (reads && writes) {
+        o.inout.push_back(data);
+      } else if (writes) {
+        o.out.push_back(data);
+      } else {
+        o.in.push_back(data);
+      }
+    }
+    op.keepalive = std::move(options.keepalive);
+    // Communication tasks are short (they only post), and a peer may be waiting for them.
+    if (o.priority == 0) o.priority = 1;
+    std::weak_ptr<CommState> weak = self;
+    Task t = r.spawn(std::move(o), [weak, op = std::move(op), data](TaskContext& ctx) mutable {
+      std::shared_ptr<CommState> st = weak.lock();
+      if (!st) throw std::runtime_error("parla::mpi: the Comm was destroyed before this task ran");
+      if (data.state()) op.buffer = ctx.data(data);
+      op.token = ctx.defer_completion();
+      st->engine->submit(std::move(op));
+    });
+    std::lock_guard<std::mutex> lock(mutex);
+    tracked.push_back(t);
+    return t;
+  }
+
+  std::weak_ptr<CommState> self;
+};
+
+}  // namespace detail
+
+Comm::Comm(Runtime& rt, MPI_Comm comm, CommConfig config) {
+  require_thread_level(ThreadUse::between_phases);
+  m_state = std::make_shared<detail::CommState>(rt, comm, config);
+  m_state->self = m_state;
+  detail::CommState* st = m_state.get();
+  m_state->engine = std::make_unique<ProgressEngine>(m_state->comm.native(),
+                                                     [st] { st->watchdog(); });
+}
+
+Comm::~Comm() {
+  if (!m_state) return;
+  if (std::uncaught_exceptions() == 0 && m_state->rt != nullptr) {
+    std::vector<Task> pending;
+    {
+      std::lock_guard<std::mutex> lock(m_state->mutex);
+      pending = m_state->tracked;
+    }
+    for (const Task& t : pending) {
+      try {
+        m_state->rt->wait(t);
+      } catch (...) {
+        // The runtime reports it where the program waits (or at its end).
+      }
+    }
+  }
+  close();
+}
+
+void Comm::close() {
+  if (m_state && m_state->engine) m_state->engine->stop();
+}
+
+void Comm::detach_runtime() noexcept {
+  if (m_state) m_state->rt = nullptr;
+}
+
+int Comm::rank() const noexcept { return m_state->comm.rank(); }
+int Comm::size() const noexcept { return m_state->comm.size(); }
+const Communicator& Comm::communicator() const noexcept { return m_state->comm; }
+const char* Comm::transport_name() const noexcept {
+  return m_state->transport == Transport::ucx ? "ucx" : "mpi";
+}
+int Comm::max_tag() const noexcept { return m_state->max_tag; }
+ProgressStats Comm::progress_stats() const noexcept { return m_state->engine->stats(); }
+
+Task Comm::send(const DataSlice& data, int dst, int tag, CommOptions options) {
+  auto& st = *m_state;
+  st.check_peer_and_tag(dst, tag, "send");
+  Operation op;
+  op.kind = OpKind::send;
+  op.count = checked_count(data.bytes(), "send");
+  op.peer = dst;
+  op.user_tag = tag;
+  {
+    std::lock_guard<std::mutex> lock(st.mutex);
+    op.tag = st.mpi_tag(tag, st.send_seq[{dst, tag}]++);
+  }
+  return st.spawn(std::move(op), data, true, false, std::move(options), "send");
+}
+
+Task Comm::recv(const DataSlice& data, int src, int tag, CommOptions options) {
+  auto& st = *m_state;
+  st.check_peer_and_tag(src, tag, "recv");
+  Operation op;
+  op.kind = OpKind::recv;
+  op.count = checked_count(data.bytes(), "recv");
+  op.peer = src;
+  op.user_tag = tag;
+  {
+    std::lock_guard<std::mutex> lock(st.mutex);
+    op.tag = st.mpi_tag(tag, st.recv_seq[{src, tag}]++);
+  }
+  return st.spawn(std::move(op), data, false, true, std::move(options), "recv");
+}
+
+Task Comm::send(const void* buffer, std::size_t bytes, int dst, int tag, CommOptions options) {
+  auto& st = *m_state;
+  st.check_peer_and_tag(dst, tag, "send");
+  Operation op;
+  op.kind = OpKind::send;
+  op.buffer = const_cast<void*>(buffer);  // MPI_Isend only reads it
+  op.count = checked_count(bytes, "send");
+  op.peer = dst;
+  op.user_tag = tag;
+  {
+    std::lock_guard<std::mutex> lock(st.mutex);
+    op.tag = st.mpi_tag(tag, st.send_seq[{dst, tag}]++);
+  }
+  return st.spawn(std::move(op), DataSlice{}, true, false, std::move(options), "send");
+}
+
+Task Comm::recv(void* buffer, std::size_t bytes, int src, int tag, CommOptions options) {
+  auto& st = *m_state;
+  st.check_peer_and_tag(src, tag, "recv");
+  Operation op;
+  op.kind = OpKind::recv;
+  op.buffer = buffer;
+  op.count = checked_count(bytes, "recv");
+  op.peer = src;
+  op.user_tag = tag;
+  {
+    std::lock_guard<std::mutex> lock(st.mutex);
+    op.tag = st.mpi_tag(tag, st.recv_seq[{src, tag}]++);
+  }
+  return st.spawn(std::move(op), DataSlice{}, false, true, std::move(options), "recv");
+}
+
+namespace {
+Operation collective(detail::CommState& st, OpKind kind) {
+  Operation op;
+  op.kind = kind;
+  std::lock_guard<std::mutex> lock(st.mutex);
+  op.collective_seq = st.collective_seq++;
+  return op;
+}
+}  // namespace
+
+Task Comm::allreduce(const DataSlice& data, Datatype type, ReduceOp reduce, CommOptions options) {
+  if (data.bytes() % size_of(type) != 0) {
+    throw std::invalid_argument("parla::mpi::allreduce: " + std::to_string(data.bytes()) +
+                                " bytes are not a whole number of elements of " +
+                                std::to_string(size_of(type)) + " bytes");
+  }
+  Operation op = collective(*m_state, OpKind::allreduce);
+  op.count = checked_count(data.bytes() / size_of(type), "allreduce");
+  op.type = mpi_type(type);
+  op.op = mpi_op(reduce);
+  return m_state->spawn(std::move(op), data, true, true, std::move(options), "allreduce");
+}
+
+Task Comm::allreduce(void* buffer, std::size_t count, Datatype type, ReduceOp reduce,
+                     CommOptions options) {
+  Operation op = collective(*m_state, OpKind::allreduce);
+  op.buffer = buffer;
+  op.count = checked_count(count, "allreduce");
+  op.type = mpi_type(type);
+  op.op = mpi_op(reduce);
+  return m_state->spawn(std::move(op), DataSlice{}, true, true, std::move(options), "allreduce");
+}
+
+Task Comm::bcast(const DataSlice& data, int root, CommOptions options) {
+  m_state->check_peer_and_tag(root, 0, "bcast");
+  Operation op = collective(*m_state, OpKind::bcast);
+  op.count = checked_count(data.bytes(), "bcast");
+  op.peer = root;
+  const bool is_root = root == rank();
+  return m_state->spawn(std::move(op), data, is_root, !is_root, std::move(options), "bcast");
+}
+
+Task Comm::bcast(void* buffer, std::size_t bytes, int root, CommOptions options) {
+  m_state->check_peer_and_tag(root, 0, "bcast");
+  Operation op = collective(*m_state, OpKind::bcast);
+  op.buffer = buffer;
+  op.count = checked_count(bytes, "bcast");
+  op.peer = root;
+  return m_state->spawn(std::move(op), DataSlice{}, true, true, std::move(options), "bcast");
+}
+
+Task Comm::barrier(CommOptions options) {
+  Operation op = collective(*m_state, OpKind::barrier);
+  return m_state->spawn(std::move(op), DataSlice{}, false, false, std::move(options), "barrier");
+}
+
+void Comm::finish() {
+  try {
+    m_state->runtime().finish();
+  } catch (const std::exception& e) {
+    abort(e.what());
+  }
+}
+
+void Comm::abort(const std::string& message, int code) const { m_state->abort_job(message, code); }
+
+}  // namespace parla::mpi

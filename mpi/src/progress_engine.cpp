@@ -1,0 +1,371 @@
+#include "parla/mpi/progress_engine.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "parla/mpi/mpi_error.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace parla::mpi {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adaptive polling. While requests complete the thread keeps polling (a reply usually
+// follows a request within microseconds). Once quiet, it spins `k_spin`, then yields the core
+// until `k_yield` — shared-memory transports move large messages inside MPI's progress
+// calls, so sleeping while a transfer is under way would stall it — then sleeps in growing
+// steps up to `k_max_backoff` (a submission wakes it at once).
+constexpr auto k_spin = std::chrono::microseconds(20);
+constexpr auto k_yield = std::chrono::microseconds(2000);
+constexpr auto k_min_backoff = std::chrono::microseconds(20);
+constexpr auto k_max_backoff = std::chrono::microseconds(500);
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+std::string describe(const Operation& op) {
+  switch (op.kind) {
+    case OpKind::send:
+      return "to rank " + std::to_string(op.peer) + ", tag " + std::to_string(op.user_tag) +
+             " (MPI tag " + std::to_string(op.tag) + ")";
+    case OpKind::recv:
+      return "from rank " + std::to_string(op.peer) + ", tag " + std::to_string(op.user_tag) +
+             " (MPI tag " + std::to_string(op.tag) + ")";
+    case OpKind::bcast:
+      return "root " + std::to_string(op.peer) + ", collective #" + std::to_string(op.collective_seq);
+    case OpKind::allreduce:
+    case OpKind::barrier: return "collective #" + std::to_string(op.collective_seq);
+  }
+  return {};
+}
+
+const char* mpi_name(OpKind kind) noexcept {
+  switch (kind) {
+    case OpKind::send: return "MPI_Isend";
+    case OpKind::recv: return "MPI_Irecv";
+    case OpKind::allreduce: return "MPI_Iallreduce";
+    case OpKind::bcast: return "MPI_Ibcast";
+    case OpKind::barrier: return "MPI_Ibarrier";
+  }
+  return "MPI";
+}
+
+bool is_collective(OpKind kind) noexcept {
+  return kind == OpKind::allreduce || kind == OpKind::bcast || kind == OpKind::barrier;
+}
+
+void fail_op(Operation& op, std::exception_ptr error) noexcept {
+  try {
+    if (op.token.pending()) op.token.fail(std::move(error));
+  } catch (...) {
+    std::fprintf(stderr, "parla::mpi: could not fail a communication task\n");
+  }
+}
+
+}  // namespace
+
+const char* to_string(OpKind kind) noexcept {
+  switch (kind) {
+    case OpKind::send: return "send";
+    case OpKind::recv: return "recv";
+    case OpKind::allreduce: return "allreduce";
+    case OpKind::bcast: return "bcast";
+    case OpKind::barrier: return "barrier";
+  }
+  return "?";
+}
+
+ProgressEngine::ProgressEngine(MPI_Comm comm, std::function<void()> periodic,
+                               std::chrono::microseconds period)
+    : m_comm(comm), m_periodic(std::move(periodic)), m_period(period),
+      m_thread([this] { run(); }) {}
+
+ProgressEngine::~ProgressEngine() { stop(); }
+
+void ProgressEngine::stop() {
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_stop = true;
+    m_has_incoming.store(true, std::memory_order_release);
+  }
+  m_wake.notify_all();
+  if (m_thread.joinable()) m_thread.join();
+}
+
+void ProgressEngine::submit(Operation op) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stop) {
+      fail_op(op, std::make_exception_ptr(std::runtime_error(
+                      std::string("parla::mpi: ") + to_string(op.kind) + " " + describe(op) +
+                      " was started after its communicator was closed")));
+      return;
+    }
+    m_outstanding.fetch_add(1, std::memory_order_relaxed);
+    m_incoming.push_back(std::move(op));
+    // release: the engine's acquire load sees the pushed operation under the mutex anyway;
+    // the flag only spares it the lock on passes with nothing new.
+    m_has_incoming.store(true, std::memory_order_release);
+    wake = m_sleeping;
+  }
+  if (wake) m_wake.notify_one();
+}
+
+ProgressStats ProgressEngine::stats() const noexcept {
+  ProgressStats s;
+  s.posted = m_posted.load(std::memory_order_relaxed);
+  s.completed = m_completed.load(std::memory_order_relaxed);
+  s.failed = m_failed.load(std::memory_order_relaxed);
+  s.polls = m_polls.load(std::memory_order_relaxed);
+  s.sleeps = m_sleeps.load(std::memory_order_relaxed);
+  s.wakeups = m_wakeups.load(std::memory_order_relaxed);
+  return s;
+}
+
+bool ProgressEngine::take_submissions() {
+  std::vector<Operation> batch;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    batch.swap(m_incoming);
+    m_has_incoming.store(false, std::memory_order_relaxed);
+  }
+  for (Operation& op : batch) post(std::move(op));
+  return !batch.empty();
+}
+
+void ProgressEngine::post(Operation&& op) {
+  if (is_collective(op.kind) && op.collective_seq != m_next_collective) {
+    m_waiting_collectives.emplace(op.collective_seq, std::move(op));
+    return;
+  }
+  MPI_Request request = MPI_REQUEST_NULL;
+  int rc = MPI_SUCCESS;
+  switch (op.kind) {
+    case OpKind::send:
+      rc = MPI_Isend(op.buffer, op.count, op.type, op.peer, op.tag, m_comm, &request);
+      break;
+    case OpKind::recv:
+      rc = MPI_Irecv(op.buffer, op.count, op.type, op.peer, op.tag, m_comm, &request);
+      break;
+    case OpKind::allreduce:
+      rc = MPI_Iallreduce(MPI_IN_PLACE, op.buffer, op.count, op.type, op.op, m_comm, &request);
+      break;
+    case OpKind::bcast:
+      rc = MPI_Ibcast(op.buffer, op.count, op.type, op.peer, m_comm, &request);
+      break;
+    case OpKind::barrier: rc = MPI_Ibarrier(m_comm, &request); break;
+  }
+  const bool collective = is_collective(op.kind);
+  if (collective) {
+    ++m_next_collective;
+  }
+  if (rc != MPI_SUCCESS) {
+    m_failed.fetch_add(1, std::memory_order_relaxed);
+    fail_op(op, std::make_exception_ptr(MpiError(mpi_name(op.kind), rc, describe(op))));
+    m_outstanding.fetch_sub(1, std::memory_order_release);
+  } else {
+    m_posted.fetch_add(1, std::memory_order_relaxed);
+    m_requests.push_back(request);
+    m_active.push_back(std::move(op));
+  }
+  if (collective) post_ready_collectives();
+}
+
+void ProgressEngine::post_ready_collectives() {
+  for (auto it = m_waiting_collectives.find(m_next_collective); it != m_waiting_collectives.end();
+       it = m_waiting_collectives.find(m_next_collective)) {
+    Operation op = std::move(it->second);
+    m_waiting_collectives.erase(it);
+    post(std::move(op));  // advances m_next_collective, recurses at most once per entry
+  }
+}
+
+bool ProgressEngine::test_outstanding() {
+  const int n = static_cast<int>(m_requests.size());
+  m_indices.resize(m_requests.size());
+  m_statuses.resize(m_requests.size());
+  int done = 0;
+  const int rc = MPI_Testsome(n, m_requests.data(), &done, m_indices.data(), m_statuses.data());
+  m_polls.fetch_add(1, std::memory_order_relaxed);
+  if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) {
+    fail_everything(MpiError("MPI_Testsome", rc,
+                             std::to_string(n) + " outstanding requests").what());
+    return true;
+  }
+  if (done == MPI_UNDEFINED || done <= 0) return false;
+  // Highest slot first: finish() moves the last element into the slot it empties, which is
+  // then never a slot still to be visited.
+  m_finished.clear();
+  for (int k = 0; k < done; ++k) {
+    const auto i = static_cast<std::size_t>(k);
+    m_finished.push_back({static_cast<std::size_t>(m_indices[i]),
+                          rc == MPI_ERR_IN_STATUS ? m_statuses[i].MPI_ERROR : MPI_SUCCESS,
+                          m_statuses[i]});
+  }
+  std::sort(m_finished.begin(), m_finished.end(),
+            [](const Finished& a, const Finished& b) { return a.slot > b.slot; });
+  for (Finished& f : m_finished) {
+    const Operation& op = m_active[f.slot];
+    std::exception_ptr error;
+    if (f.error != MPI_SUCCESS) {
+      error = std::make_exception_ptr(MpiError(mpi_name(op.kind), f.error, describe(op)));
+    } else if (op.kind == OpKind::recv) {
+      // A shorter message than the receive expects is legal MPI but always a bug here: the
+      // two sides disagree about what they exchange.
+      int got = 0;
+      MPI_Get_count(&f.status, op.type, &got);
+      if (got != op.count) {
+        error = std::make_exception_ptr(std::runtime_error(
+            "parla::mpi: recv " + describe(op) + " got " + std::to_string(got) +
+            " elements but expected " + std::to_string(op.count) +
+            ": the sender and the receiver disagree about the message size"));
+      }
+    }
+    finish(f.slot, std::move(error));
+  }
+  return true;
+}
+
+void ProgressEngine::finish(std::size_t index, std::exception_ptr error) {
+  Operation op = std::move(m_active[index]);
+  m_active[index] = std::move(m_active.back());
+  m_active.pop_back();
+  m_requests[index] = m_requests.back();
+  m_requests.pop_back();
+  m_completed.fetch_add(1, std::memory_order_relaxed);
+  if (error) {
+    m_failed.fetch_add(1, std::memory_order_relaxed);
+    fail_op(op, std::move(error));
+  } else {
+    try {
+      if (op.on_done) op.on_done();
+      if (op.token.pending()) op.token.fulfill();
+    } catch (...) {
+      fail_op(op, std::current_exception());
+    }
+  }
+  op.keepalive.reset();
+  m_outstanding.fetch_sub(1, std::memory_order_release);
+}
+
+void ProgressEngine::fail_everything(const std::string& why) {
+  for (std::size_t i = 0; i < m_active.size(); ++i) {
+    // A receive not yet matched can be cancelled; other requests are left to MPI (their
+    // buffers are kept alive by `keepalive` being leaked on purpose below).
+    if (m_active[i].kind == OpKind::recv && m_requests[i] != MPI_REQUEST_NULL) {
+      if (MPI_Cancel(&m_requests[i]) == MPI_SUCCESS) {
+        MPI_Wait(&m_requests[i], MPI_STATUS_IGNORE);
+      }
+    }
+    fail_op(m_active[i], std::make_exception_ptr(std::runtime_error(
+                             std::string("parla::mpi: ") + to_string(m_active[i].kind) + " " +
+                             describe(m_active[i]) + " did not complete: " + why)));
+    if (m_active[i].kind != OpKind::recv) {
+      // The request may still read or write the buffer: never free what it points to.
+      new std::shared_ptr<void>(std::move(m_active[i].keepalive));  // NOLINT: deliberate leak
+    }
+    m_outstanding.fetch_sub(1, std::memory_order_release);
+  }
+  m_active.clear();
+  m_requests.clear();
+  for (auto& [seq, op] : m_waiting_collectives) {
+    fail_op(op, std::make_exception_ptr(std::runtime_error(
+                    std::string("parla::mpi: ") + to_string(op.kind) + " " + describe(op) +
+                    " was never started: " + why)));
+    m_outstanding.fetch_sub(1, std::memory_order_release);
+  }
+  m_waiting_collectives.clear();
+}
+
+void ProgressEngine::run() {
+  auto next_periodic = Clock::now() + m_period;
+  auto quiet_since = Clock::now();
+  auto backoff = k_min_backoff;
+  for (;;) {
+    bool progressed = false;
+    if (m_has_incoming.load(std::memory_order_acquire)) {
+      {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_stop) break;
+      }
+      progressed = take_submissions();
+    }
+    if (!m_active.empty() && test_outstanding()) progressed = true;
+
+    const auto now = Clock::now();
+    if (m_periodic && now >= next_periodic) {
+      next_periodic = now + m_period;
+      try {
+        m_periodic();
+      } catch (...) {
+        std::fprintf(stderr, "parla::mpi: the progress engine's watchdog threw\n");
+      }
+    }
+    if (progressed) {
+      quiet_since = now;
+      backoff = k_min_backoff;
+      continue;
+    }
+    if (m_active.empty()) {
+      // Nothing MPI could progress: sleep until a submission (or the watchdog's period).
+      std::unique_lock<std::mutex> lock(m_mutex);
+      if (m_stop) break;
+      if (m_incoming.empty()) {
+        m_sleeping = true;
+        m_sleeps.fetch_add(1, std::memory_order_relaxed);
+        m_wake.wait_until(lock, m_periodic ? next_periodic : Clock::now() + std::chrono::hours(1),
+                          [this] { return m_stop || !m_incoming.empty(); });
+        m_sleeping = false;
+        m_wakeups.fetch_add(1, std::memory_order_relaxed);
+      }
+      quiet_since = Clock::now();
+      continue;
+    }
+    const auto quiet = now - quiet_since;
+    if (quiet < k_spin) {
+      cpu_relax();
+    } else if (quiet < k_yield) {
+      std::this_thread::yield();
+    } else {
+      std::unique_lock<std::mutex> lock(m_mutex);
+      if (m_stop) break;
+      if (m_incoming.empty()) {
+        m_sleeping = true;
+        m_wake.wait_for(lock, backoff, [this] { return m_stop || !m_incoming.empty(); });
+        m_sleeping = false;
+        m_wakeups.fetch_add(1, std::memory_order_relaxed);
+      }
+      backoff = std::min(backoff * 2, k_max_backoff);
+    }
+  }
+  // Stopped: whatever is still pending will never complete through this engine.
+  std::vector<Operation> never_posted;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    never_posted.swap(m_incoming);
+  }
+  for (Operation& op : never_posted) {
+    fail_op(op, std::make_exception_ptr(std::runtime_error(
+                    std::string("parla::mpi: ") + to_string(op.kind) + " " + describe(op) +
+                    " was never started: its communicator was closed")));
+    m_outstanding.fetch_sub(1, std::memory_order_release);
+  }
+  if (!m_active.empty() || !m_waiting_collectives.empty()) {
+    fail_everything("the communicator was closed while it was outstanding (call rt.finish() "
+                    "before destroying the parla::mpi::Comm)");
+  }
+}
+
+}  // namespace parla::mpi

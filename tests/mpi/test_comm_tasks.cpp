@@ -1,0 +1,354 @@
+// Communication tasks in the task graph: random ring and all-pairs exchanges (whole blocks and
+// sub-ranges, random sizes, random readiness order), collectives, raw buffers, simulated GPUs,
+// errors, and the progress engine's idle behaviour. Run at 2, 3 and 4 ranks.
+#include <gtest/gtest.h>
+
+#include <parla/mpi/mpi.hpp>
+#include <parla/parla.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using parla::DataBlock;
+using parla::Runtime;
+using parla::TaskContext;
+using parla::mpi::Comm;
+
+namespace {
+
+/// Byte i of message `msg` from rank `from` to rank `to`: different for every message, so a
+/// cross-matched or shifted message is caught.
+std::uint8_t pattern(int from, int to, int msg, std::size_t i) {
+  return static_cast<std::uint8_t>((from * 131 + to * 31 + msg * 17 + static_cast<int>(i) * 7 +
+                                    static_cast<int>(i >> 8)) & 0xff);
+}
+
+/// A short random sleep so tasks become ready in a different order than they were spawned.
+void jitter(std::uint32_t seed) {
+  std::this_thread::sleep_for(std::chrono::microseconds(seed % 300));
+}
+
+/// Size of message `msg` from `from` to `to` in round `seed`: the same on both sides.
+std::size_t message_size(unsigned seed, int from, int to, int msg, std::size_t max_bytes) {
+  std::mt19937 gen(seed * 7919u + static_cast<unsigned>(from) * 104729u +
+                   static_cast<unsigned>(to) * 1299709u + static_cast<unsigned>(msg) * 15485863u);
+  // Mostly small, sometimes large (eager and rendezvous protocols both exercised).
+  if (gen() % 4 == 0) return 1 + gen() % max_bytes;
+  return 1 + gen() % 512;
+}
+
+class CommTasks : public testing::TestWithParam<int> {};  // parameter: cpu workers
+
+}  // namespace
+
+TEST_P(CommTasks, RingWithRandomSizesAndReusedBlocks) {
+  Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  constexpr std::size_t k_max = 300000;
+  DataBlock out(rt, k_max, "out");
+  DataBlock in(rt, k_max, "in");
+  std::vector<int> errors(64, 0);
+  constexpr int k_rounds = 24;
+  for (int r = 0; r < k_rounds; ++r) {
+    const std::size_t send_bytes = message_size(1, me, next, r, k_max);
+    const std::size_t recv_bytes = message_size(1, prev, me, r, k_max);
+    // Producer writes `out`; the send reads it; the next round's producer waits for the send
+    // (writer after reader: inferred). Same for `in`: recv writes, checker reads.
+    rt.spawn({.out = {out.slice(0, send_bytes)}, .name = "fill"},
+             [=, slice = out.slice(0, send_bytes)](TaskContext& ctx) {
+               jitter(static_cast<std::uint32_t>(r * 37 + me));
+               auto* p = ctx.data_as<std::uint8_t>(slice);
+               for (std::size_t i = 0; i < send_bytes; ++i) p[i] = pattern(me, next, r, i);
+             });
+    comm.send(out.slice(0, send_bytes), next, 3);
+    comm.recv(in.slice(0, recv_bytes), prev, 3);
+    rt.spawn({.in = {in.slice(0, recv_bytes)}, .name = "check"},
+             [=, &errors, slice = in.slice(0, recv_bytes)](TaskContext& ctx) {
+               const auto* p = ctx.data_as<std::uint8_t>(slice);
+               for (std::size_t i = 0; i < recv_bytes; ++i) {
+                 if (p[i] != pattern(prev, me, r, i)) {
+                   ++errors[static_cast<std::size_t>(r)];
+                   break;
+                 }
+               }
+             });
+  }
+  rt.finish();
+  for (int r = 0; r < k_rounds; ++r) EXPECT_EQ(errors[static_cast<std::size_t>(r)], 0) << "round " << r;
+}
+
+TEST_P(CommTasks, AllPairsIntoSubRangesWithRandomReadiness) {
+  Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  constexpr int k_msgs = 6;  // per ordered pair, all with the same user tag
+  constexpr std::size_t k_max = 100000;
+  for (unsigned seed = 1; seed <= 3; ++seed) {
+    // One receive block per peer holding its k_msgs messages back to back (sub-ranges);
+    // one send block per message, each filled by its own producer after a random delay, so
+    // sends to one peer are posted in random order.
+    std::vector<DataBlock> inbox(static_cast<std::size_t>(n));
+    std::vector<std::vector<std::size_t>> offsets(static_cast<std::size_t>(n));
+    for (int p = 0; p < n; ++p) {
+      if (p == me) continue;
+      std::size_t total = 0;
+      for (int m = 0; m < k_msgs; ++m) {
+        offsets[static_cast<std::size_t>(p)].push_back(total);
+        total += message_size(seed, p, me, m, k_max);
+      }
+      inbox[static_cast<std::size_t>(p)] = DataBlock(rt, total, "inbox" + std::to_string(p));
+    }
+    std::vector<DataBlock> outbox;
+    std::mt19937 gen(seed * 1000u + static_cast<unsigned>(me));
+    parla::TaskSpace recvs(rt, "recvs");
+    for (int p = 0; p < n; ++p) {
+      if (p == me) continue;
+      for (int m = 0; m < k_msgs; ++m) {
+        const std::size_t bytes = message_size(seed, me, p, m, k_max);
+        DataBlock b(rt, bytes, "msg");
+        outbox.push_back(b);
+        const std::uint32_t delay = gen();
+        rt.spawn({.out = {b}, .name = "produce"}, [=](TaskContext& ctx) {
+          jitter(delay);
+          auto* d = ctx.data_as<std::uint8_t>(b);
+          for (std::size_t i = 0; i < bytes; ++i) d[i] = pattern(me, p, m, i);
+        });
+        comm.send(b, p, 5);
+      }
+      for (int m = 0; m < k_msgs; ++m) {
+        const std::size_t bytes = message_size(seed, p, me, m, k_max);
+        // Random explicit dependencies between receives: a later receive may wait for an
+        // earlier one or not; either way they are posted in some order and must still match.
+        std::vector<parla::Dep> deps;
+        if (m > 0 && gen() % 2 == 0) deps.emplace_back(recvs[{p, static_cast<int>(gen() % m)}]);
+        comm.recv(inbox[static_cast<std::size_t>(p)].slice(offsets[static_cast<std::size_t>(p)][static_cast<std::size_t>(m)], bytes),
+                  p, 5, {.key = recvs[{p, m}], .dependencies = std::move(deps)});
+      }
+    }
+    rt.finish();
+    for (int p = 0; p < n; ++p) {
+      if (p == me) continue;
+      const DataBlock& box = inbox[static_cast<std::size_t>(p)];
+      rt.sync_to_host(box);
+      const auto* d = box.host_as<std::uint8_t>();
+      for (int m = 0; m < k_msgs; ++m) {
+        const std::size_t off = offsets[static_cast<std::size_t>(p)][static_cast<std::size_t>(m)];
+        const std::size_t bytes = message_size(seed, p, me, m, k_max);
+        std::size_t bad = bytes;
+        for (std::size_t i = 0; i < bytes; ++i) {
+          if (d[off + i] != pattern(p, me, m, i)) {
+            bad = i;
+            break;
+          }
+        }
+        EXPECT_EQ(bad, bytes) << "seed " << seed << ": message " << m << " from rank " << p
+                              << " wrong at byte " << bad;
+      }
+    }
+  }
+}
+
+TEST_P(CommTasks, ComputeAndCollectivesInterleaved) {
+  Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  constexpr int k_steps = 10;
+  std::vector<DataBlock> values;
+  for (int s = 0; s < k_steps; ++s) values.emplace_back(rt, 4 * sizeof(double), "v");
+  // Each step: compute (random delay) -> allreduce; later steps' computations are quicker,
+  // so collectives become ready out of spawn order and the engine must still post them in
+  // order on every rank.
+  for (int s = 0; s < k_steps; ++s) {
+    const DataBlock v = values[static_cast<std::size_t>(s)];
+    rt.spawn({.out = {v}}, [=](TaskContext& ctx) {
+      std::this_thread::sleep_for(std::chrono::microseconds((k_steps - s) * 300));
+      auto* x = ctx.data_as<double>(v);
+      for (int i = 0; i < 4; ++i) x[i] = me + s + i * 0.5;
+    });
+    if (s % 3 == 1) {
+      comm.bcast(v, s % n);
+    } else {
+      comm.allreduce(v, parla::mpi::Datatype::f64, parla::mpi::ReduceOp::sum);
+    }
+    if (s % 4 == 0) comm.barrier();
+  }
+  long long counter = me;
+  comm.allreduce(&counter, 1, parla::mpi::Datatype::i64, parla::mpi::ReduceOp::max);
+  rt.finish();
+  EXPECT_EQ(counter, n - 1);
+  for (int s = 0; s < k_steps; ++s) {
+    rt.sync_to_host(values[static_cast<std::size_t>(s)]);
+    const double* x = values[static_cast<std::size_t>(s)].host_as<double>();
+    for (int i = 0; i < 4; ++i) {
+      double expected = 0;
+      if (s % 3 == 1) {
+        expected = (s % n) + s + i * 0.5;
+      } else {
+        for (int r = 0; r < n; ++r) expected += r + s + i * 0.5;
+      }
+      EXPECT_DOUBLE_EQ(x[i], expected) << "step " << s << " element " << i;
+    }
+  }
+}
+
+TEST_P(CommTasks, RawBuffersWithExplicitDependencies) {
+  Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  std::vector<int> out(1000);
+  std::vector<int> in(1000, -1);
+  parla::TaskSpace T(rt, "T");
+  rt.spawn({.key = T[0]}, [&] {
+    for (int i = 0; i < 1000; ++i) out[static_cast<std::size_t>(i)] = me * 10000 + i;
+  });
+  comm.send(out.data(), out.size() * sizeof(int), next, 0, {.key = T[1], .dependencies = {T[0]}});
+  comm.recv(in.data(), in.size() * sizeof(int), prev, 0, {.key = T[2]});
+  int sum_ok = 0;
+  rt.spawn({.key = T[3], .dependencies = {T[2]}}, [&] {
+    sum_ok = 1;
+    for (int i = 0; i < 1000; ++i) {
+      if (in[static_cast<std::size_t>(i)] != prev * 10000 + i) sum_ok = 0;
+    }
+  });
+  rt.wait(T[3]);
+  EXPECT_EQ(sum_ok, 1);
+  rt.finish();
+}
+
+TEST_P(CommTasks, SimulatedGpuDataIsSentAndReceived) {
+  Runtime rt({.num_workers = GetParam(), .sim_gpus = 2});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  constexpr std::size_t k_bytes = 200000;
+  DataBlock a(rt, k_bytes, "a");
+  DataBlock b(rt, k_bytes, "b");
+  std::atomic<int> bad{-1};
+  for (int r = 0; r < 4; ++r) {
+    // Produced on gpu(r % 2): the send's host copy comes from that simulated GPU's memory;
+    // the received data goes back to the other GPU for the check.
+    rt.spawn({.placement = parla::gpu(r % 2), .out = {a}}, [=](TaskContext& ctx) {
+      auto* p = ctx.data_as<std::uint8_t>(a);
+      ctx.stream().enqueue([=] {
+        for (std::size_t i = 0; i < k_bytes; ++i) p[i] = pattern(me, next, r, i);
+      });
+    });
+    comm.send(a, next, 1);
+    comm.recv(b, prev, 1);
+    rt.spawn({.placement = parla::gpu((r + 1) % 2), .in = {b}}, [=, &bad](TaskContext& ctx) {
+      const auto* p = ctx.data_as<std::uint8_t>(b);
+      ctx.stream().enqueue([=, &bad] {
+        int first_bad = -1;
+        for (std::size_t i = 0; i < k_bytes; ++i) {
+          if (p[i] != pattern(prev, me, r, i)) {
+            first_bad = static_cast<int>(i);
+            break;
+          }
+        }
+        if (first_bad >= 0) bad.store(first_bad);
+      });
+    });
+  }
+  rt.finish();
+  EXPECT_EQ(bad.load(), -1) << "first wrong byte";
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, CommTasks, testing::Values(1, 2));
+
+TEST(CommErrors, SizeMismatchNamesPeerAndTag) {
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  Comm comm(rt, MPI_COMM_WORLD, {.abort_on_failure = 0});
+  const int n = comm.size();
+  const int me = comm.rank();
+  std::vector<char> big(64, 'x');
+  std::vector<char> small(32);
+  comm.send(big.data(), big.size(), (me + 1) % n, 9);
+  parla::Task r = comm.recv(small.data(), small.size(), (me + n - 1) % n, 9);
+  try {
+    rt.wait(r);
+    FAIL() << "a 64-byte message was received into 32 bytes without an error";
+  } catch (const parla::TaskError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("MPI_Irecv"), std::string::npos) << what;
+    EXPECT_NE(what.find("from rank " + std::to_string((me + n - 1) % n)), std::string::npos) << what;
+    EXPECT_NE(what.find("tag 9"), std::string::npos) << what;
+  }
+  try {
+    rt.finish();
+  } catch (const parla::TaskError&) {
+  }
+  comm.communicator().barrier();
+}
+
+TEST(CommErrors, BadPeerAndTagAreRejectedAtSpawn) {
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  Comm comm(rt);
+  int x = 0;
+  EXPECT_THROW(comm.send(&x, sizeof x, comm.size(), 0), std::invalid_argument);
+  EXPECT_THROW(comm.recv(&x, sizeof x, -1, 0), std::invalid_argument);
+  EXPECT_THROW(comm.send(&x, sizeof x, 0, comm.max_tag() + 1), std::invalid_argument);
+  EXPECT_GE(comm.max_tag(), 15);
+}
+
+TEST(CommErrors, UcxTransportIsReportedAsNotBuilt) {
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  try {
+    Comm comm(rt, MPI_COMM_WORLD, {.transport = parla::mpi::Transport::ucx});
+    FAIL() << "a UCX transport was created";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not built yet"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ProgressEngine, SleepsWhenNothingIsOutstanding) {
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  Comm comm(rt);
+  comm.barrier();
+  rt.finish();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto before = comm.progress_stats();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto after = comm.progress_stats();
+  EXPECT_EQ(after.polls, before.polls) << "the engine polled with nothing outstanding";
+  // Only the watchdog's 100 ms period wakes it.
+  EXPECT_LE(after.wakeups - before.wakeups, 8u);
+  EXPECT_EQ(comm.progress_stats().posted, comm.progress_stats().completed);
+}
+
+TEST(ProgressEngine, CommunicatorTrafficDoesNotMatchTheApplications) {
+  // The application sends on WORLD with the same peers and tag while the runtime exchanges
+  // on its duplicate; each side receives only its own messages.
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  int rt_out = 2000 + me;
+  int rt_in = -1;
+  comm.send(&rt_out, sizeof rt_out, (me + 1) % n, 0);
+  comm.recv(&rt_in, sizeof rt_in, (me + n - 1) % n, 0);
+  int app_out = 1000 + me;
+  int app_in = -1;
+  MPI_Sendrecv(&app_out, 1, MPI_INT, (me + 1) % n, 0, &app_in, 1, MPI_INT, (me + n - 1) % n, 0,
+               MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  rt.finish();
+  EXPECT_EQ(app_in, 1000 + (me + n - 1) % n);
+  EXPECT_EQ(rt_in, 2000 + (me + n - 1) % n);
+}
