@@ -67,9 +67,9 @@ class StarpuSystem final : public TaskSystem {
     conf.nmic = 0;
     conf.nmpi_ms = 0;
     // Scheduler: StarPU's default (lws, locality work stealing, in 1.3) unless --starpu-sched
-    // or STARPU_SCHED says otherwise. lws is what a StarPU user gets without tuning, and on
-    // these dependency-only graphs it beat `eager` (one central queue) in our runs; the policy
-    // actually used is reported in the JSON line.
+    // or STARPU_SCHED says otherwise. lws is what a StarPU user gets without tuning; on these
+    // graphs `eager` (one central queue), `ws` and `prio` were within the run-to-run noise of
+    // it (docs/performance.md). The policy actually used is reported in the JSON line.
     if (!m_options.sched.empty()) conf.sched_policy_name = m_options.sched.c_str();
 
     const int ret = starpu_init(&conf);

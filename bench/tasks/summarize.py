@@ -84,7 +84,7 @@ def main():
             elif len(values) == 1:
                 cells.append(f"{values[0]:.3f}")
             else:
-                cells.append(f"{statistics.median(values):.3f} [{min(values):.2f}–{max(values):.2f}]")
+                cells.append(f"{statistics.median(values):.3f} [{min(values):.3f}–{max(values):.3f}]")
         p, q = runs[row].get("parla"), runs[row].get("starpu")
         ratio = f"{statistics.median(p) / statistics.median(q):.2f}" if p and q else "–"
         others = ", ".join(f"{x:.0f}" for x in noise_kept[row])
