@@ -11,11 +11,15 @@ With --max-other, invocations during which other processes used more than PCT % 
 machine (the .noise file run_all.sh writes next to each .jsonl) are left out; the last
 column says how many invocations each row kept.
 """
+
 import argparse
 import json
 import os
 import statistics
 from collections import defaultdict
+
+# Markdown tables use an en dash for ranges and empty cells.
+DASH = "\u2013"
 
 SYSTEMS = ["parla", "starpu", "tbb", "tbb_task_group"]
 
@@ -70,8 +74,11 @@ def main():
                     runs[row][system].append(us)
 
     present = [s for s in SYSTEMS if any(s in runs[r] or s in failed[r] for r in order)]
-    print("| pattern | " + " | ".join(f"{s} µs/task" for s in present) +
-          " | Parla / StarPU | invocations (others' CPU %) |")
+    print(
+        "| pattern | "
+        + " | ".join(f"{s} µs/task" for s in present)
+        + " | Parla / StarPU | invocations (others' CPU %) |"
+    )
     print("|---|" + "---:|" * (len(present) + 2))
     for row in order:
         cells = []
@@ -80,13 +87,14 @@ def main():
             if s in failed[row]:
                 cells.append("FAILED")
             elif not values:
-                cells.append("–")
+                cells.append(DASH)
             elif len(values) == 1:
                 cells.append(f"{values[0]:.3f}")
             else:
-                cells.append(f"{statistics.median(values):.3f} [{min(values):.3f}–{max(values):.3f}]")
+                median = statistics.median(values)
+                cells.append(f"{median:.3f} [{min(values):.3f}{DASH}{max(values):.3f}]")
         p, q = runs[row].get("parla"), runs[row].get("starpu")
-        ratio = f"{statistics.median(p) / statistics.median(q):.2f}" if p and q else "–"
+        ratio = f"{statistics.median(p) / statistics.median(q):.2f}" if p and q else DASH
         others = ", ".join(f"{x:.0f}" for x in noise_kept[row])
         print(f"| {row} | " + " | ".join(cells) + f" | {ratio} | {kept[row]} ({others}) |")
 
