@@ -40,12 +40,12 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
-               "bench_data: %s\n"
+               "%s%s"
                "usage: bench_data [--sizes 65536,1048576,...] [--reps R] [--batch-mib M] [--workers W]\n"
                "  devices: PARLA_SIM_GPUS=N simulates N GPUs (default 2 when no CUDA device is seen);\n"
                "  PARLA_SIM_COPY_GBPS=B gives simulated copy engines a bandwidth (default unlimited)\n",
-               why.c_str());
-  std::exit(2);
+               why.empty() ? "" : "bench_data: ", why.empty() ? "" : (why + "\n").c_str());
+  std::exit(why.empty() ? 0 : 2);
 }
 
 Options parse(int argc, char** argv) {
@@ -70,6 +70,8 @@ Options parse(int argc, char** argv) {
       o.batch_bytes = std::stoull(value()) << 20;
     } else if (a == "--workers") {
       o.workers = std::max(1, std::stoi(value()));
+    } else if (a == "--help" || a == "-h") {
+      usage("");
     } else {
       usage("unknown argument '" + a + "'");
     }
