@@ -7,7 +7,7 @@ import types
 from typing import Any, Callable
 
 from parla._scope import current_scope
-from parla._tasks import Task, TaskList, flatten_tasks
+from parla._tasks import Task, TaskList, flatten_tasks, handles_in
 from parla.devices import CPU_KIND, GPU_KIND, Architecture, Device, PlacementHint
 
 __all__ = ["spawn"]
@@ -65,9 +65,14 @@ def spawn(
             )
         else:
             raise TypeError(f"spawn(taskid=...) takes a TaskSpace element (T[i]), not {taskid!r}")
-        deps = scope.handles_of(flatten_tasks(dependencies))
+        # Fast paths for the common cases (no dependencies; a plain function): each
+        # saves about a microsecond of a spawn that costs a few.
+        if (type(dependencies) is tuple or type(dependencies) is list) and not dependencies:
+            deps: list[Any] = []
+        else:
+            deps = handles_in(scope, flatten_tasks(dependencies))
         options = _placement(placement, scope)
-        coroutine = inspect.iscoroutinefunction(body)
+        coroutine = _is_coroutine_function(body)
         fn = _capture(body)
         accesses = None
         if input or output or inout:
@@ -92,6 +97,14 @@ def spawn(
         return t
 
     return decorator
+
+
+def _is_coroutine_function(body: Any) -> bool:
+    """inspect.iscoroutinefunction, read straight from the code flags for plain functions
+    (those with a __dict__ may carry inspect.markcoroutinefunction's mark: ask inspect)."""
+    if type(body) is types.FunctionType and not body.__dict__:
+        return bool(body.__code__.co_flags & inspect.CO_COROUTINE)
+    return inspect.iscoroutinefunction(body)
 
 
 def _capture(body: Any) -> Any:

@@ -323,6 +323,9 @@ def flatten_tasks(tasks: Any, out: list[Task] | None = None) -> list[Task]:
         return out
     if isinstance(tasks, Task):
         out.append(tasks)
+    elif type(tasks) is list or type(tasks) is tuple:  # before the slower Iterable check
+        for t in tasks:
+            flatten_tasks(t, out)
     elif isinstance(tasks, (TaskCollection, TaskSpace)):
         out.extend(tasks.tasks)
     elif isinstance(tasks, dict):

@@ -14,7 +14,7 @@ from parla import Parla, TaskSpace, parray, sleep_nogil, spawn
 from parla._core import DeadlockError
 from parla.cpu import cpu
 from parla.cuda import gpu
-from parla.tasks import get_current_context, get_current_task, specialize
+from parla.tasks import get_current_context, get_current_devices, get_current_task, specialize
 
 
 @pytest.fixture
@@ -449,6 +449,40 @@ def test_list_placement_and_multi_device_tuple(sim_gpus):
     assert len(ones) == 6 and all(len(d) == 1 and d[0] in (cpu(0), gpu(0), gpu(1)) for d in ones)
     ((_, devices),) = [s for s in seen if s[0] == "tuple"]
     assert devices[0] == cpu(0) and devices[1].architecture is gpu
+
+
+def test_multi_device_task_on_both_simulated_gpus(sim_gpus):
+    """A tuple placement spawns one task holding both GPUs (PARLA_SIM_GPUS=2); inside it
+    get_current_devices() lists both, and the context iterates them one device at a time."""
+    seen = {}
+
+    def main():
+        @spawn(placement=cpu, vcus=0)
+        async def main_task():
+            T = TaskSpace("T")
+
+            @spawn(T[0], placement=(gpu(0), gpu(1)))
+            def on_both():
+                seen["devices"] = get_current_devices()
+                seen["each"] = []
+                for device in get_current_context():
+                    with device:
+                        seen["each"].append(list(device.devices))
+                return len(get_current_devices())
+
+            @spawn(T[1], placement=[(gpu(1), gpu(0))])
+            def on_both_as_a_list_option():
+                seen["option"] = get_current_devices()
+
+            seen["count"] = await T[0]
+            await T[1]
+
+    with Parla():
+        main()
+    assert sorted(seen["devices"], key=repr) == [gpu(0), gpu(1)]
+    assert sorted(seen["option"], key=repr) == [gpu(0), gpu(1)]
+    assert sorted(seen["each"], key=repr) == [[gpu(0)], [gpu(1)]]
+    assert seen["count"] == 2
 
 
 # ---- 5 and 6: task constraints and automatic data movement (NumPy on simulated GPUs) -------
