@@ -117,16 +117,6 @@ RuntimeConfig resolve_config(RuntimeConfig c) {
   return c;
 }
 
-std::string exception_text(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown exception (not derived from std::exception)";
-  }
-}
-
 template <class F>
 void for_each_bit(std::uint64_t mask, F&& f) {
   while (mask != 0) {
@@ -1133,19 +1123,7 @@ void RuntimeImpl::wait_records(std::vector<Ref<TaskRecord>> records) {
   }
 }
 
-void RuntimeImpl::throw_failure(const TaskRecord& t) {
-  const std::shared_ptr<Failure>& f = t.m_failure;
-  f->reported.store(true, std::memory_order_relaxed);
-  const std::string what = exception_text(f->error);
-  std::string message;
-  if (t.state() == TaskState::failed) {
-    message = "task '" + f->task_name + "' failed: " + what;
-  } else {
-    message = "task '" + t.display_name() + "' was cancelled because task '" + f->task_name +
-              "' failed: " + what;
-  }
-  throw TaskError(std::move(message), f->task_name, f->error);
-}
+void RuntimeImpl::throw_failure(const TaskRecord& t) { throw task_error_of(t); }
 
 void RuntimeImpl::wait_all() {
   // seq_cst: Dekker pair with finalize()'s decrement of m_outstanding.

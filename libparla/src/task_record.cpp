@@ -13,6 +13,33 @@ constinit Edge k_closed_sentinel{};
 
 Edge* closed_list() noexcept { return &k_closed_sentinel; }
 
+std::string exception_text(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown exception (not derived from std::exception)";
+  }
+}
+
+TaskError task_error_of(const TaskRecord& t) {
+  const std::shared_ptr<Failure>& f = t.failure();
+  if (!f) {
+    throw Error("task '" + t.display_name() + "' has no recorded failure");
+  }
+  f->reported.store(true, std::memory_order_relaxed);
+  const std::string what = exception_text(f->error);
+  std::string message;
+  if (t.state() == TaskState::failed) {
+    message = "task '" + f->task_name + "' failed: " + what;
+  } else {
+    message = "task '" + t.display_name() + "' was cancelled because task '" + f->task_name +
+              "' failed: " + what;
+  }
+  return TaskError(std::move(message), f->task_name, f->error);
+}
+
 TaskRecord::TaskRecord() = default;
 TaskRecord::~TaskRecord() = default;
 

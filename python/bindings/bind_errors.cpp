@@ -15,16 +15,6 @@ PyObject* g_parla_error = nullptr;
 PyObject* g_task_error = nullptr;
 PyObject* g_deadlock_error = nullptr;
 
-std::string exception_text(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
-
 void annotate(py::handle exc, const std::string& task_name) {
   const std::string note = "raised in Parla task '" + task_name + "'";
   try {
@@ -72,18 +62,7 @@ void raise_task_error(const TaskError& e) {
 }
 
 void raise_failure_of(const detail::TaskRecord& record) {
-  const std::shared_ptr<detail::Failure>& f = record.failure();
-  if (!f) throw Error("task '" + record.display_name() + "' has no recorded failure");
-  f->reported.store(true, std::memory_order_relaxed);
-  const std::string what = exception_text(f->error);
-  std::string message;
-  if (record.state() == TaskState::failed) {
-    message = "task '" + f->task_name + "' failed: " + what;
-  } else {
-    message = "task '" + record.display_name() + "' was cancelled because task '" + f->task_name +
-              "' failed: " + what;
-  }
-  raise_task_error(TaskError(std::move(message), f->task_name, f->error));
+  raise_task_error(detail::task_error_of(record));
 }
 
 void bind_errors(py::module_& m) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <parla/detail/ref.hpp>
+#include <parla/error.hpp>
 #include <parla/fwd.hpp>
 #include <parla/detail/task_function.hpp>
 #include <parla/resources.hpp>
@@ -131,5 +132,13 @@ class TaskRecord {
 
 /// The sentinel that closes a successor list.
 Edge* closed_list() noexcept;
+
+/// `what()` of an exception, or a note that it is not a std::exception.
+[[nodiscard]] std::string exception_text(const std::exception_ptr& e);
+
+/// The TaskError a wait on `t` reports: "task 'X' failed: ..." for the task that failed, or
+/// "task 'Y' was cancelled because task 'X' failed: ..." for a dependent. Marks the failure
+/// reported (so the runtime's end does not print it again). `t` must have a failure.
+[[nodiscard]] TaskError task_error_of(const TaskRecord& t);
 
 }  // namespace parla::detail
