@@ -23,6 +23,10 @@
 #include "parla/mpi/environment.hpp"
 #include "parla/mpi/mpi_error.hpp"
 
+#if defined(PARLA_HAVE_UCX)
+#include "ucx/ucx_transport.hpp"
+#endif
+
 namespace parla::mpi {
 
 namespace {
@@ -62,11 +66,13 @@ Transport resolve_transport(Transport requested) {
                                   " is not a transport; use auto, mpi or ucx");
     }
   }
+#if !defined(PARLA_HAVE_UCX)
   if (requested == Transport::ucx) {
     throw std::runtime_error(
         "the UCX transport of parla::mpi is not built yet (PARLA_TRANSPORT=ucx); only the MPI "
         "transport exists: unset PARLA_TRANSPORT or set it to mpi or auto");
   }
+#endif
   return requested;
 }
 
@@ -105,6 +111,14 @@ bool cuda_aware_mpi() noexcept {
   }
 #if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
   return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
+}
+
+bool ucx_transport_built() noexcept {
+#if defined(PARLA_HAVE_UCX)
+  return true;
 #else
   return false;
 #endif
@@ -258,7 +272,10 @@ struct CommState {
     Task t = r.spawn(std::move(o), [weak, op = std::move(op), data](TaskContext& ctx) mutable {
       std::shared_ptr<CommState> st = weak.lock();
       if (!st) throw std::runtime_error("parla::mpi: the Comm was destroyed before this task ran");
-      if (data.state()) op.buffer = ctx.data(data);
+      if (data.state()) {
+        op.buffer = ctx.data(data);
+        op.host_memory = true;  // host placement: the runtime staged it in host memory
+      }
       op.token = ctx.defer_completion();
       st->engine->submit(std::move(op));
     });
@@ -277,8 +294,16 @@ Comm::Comm(Runtime& rt, MPI_Comm comm, CommConfig config) {
   m_state = std::make_shared<detail::CommState>(rt, comm, config);
   m_state->self = m_state;
   detail::CommState* st = m_state.get();
-  m_state->engine = std::make_unique<ProgressEngine>(m_state->comm.native(),
-                                                     [st] { st->watchdog(); });
+  P2pTransportFactory make_p2p;
+#if defined(PARLA_HAVE_UCX)
+  if (m_state->transport == Transport::ucx) {
+    // Point-to-point over UCX; collectives stay on MPI, in the same engine.
+    make_p2p = [native = m_state->comm.native()] { return ucx::make_transport(native); };
+  }
+#endif
+  m_state->engine = std::make_unique<ProgressEngine>(
+      m_state->comm.native(), [st] { st->watchdog(); }, std::chrono::milliseconds(100),
+      std::move(make_p2p));
 }
 
 Comm::~Comm() {

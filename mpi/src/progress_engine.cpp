@@ -87,9 +87,20 @@ const char* to_string(OpKind kind) noexcept {
 }
 
 ProgressEngine::ProgressEngine(MPI_Comm comm, std::function<void()> periodic,
-                               std::chrono::microseconds period)
+                               std::chrono::microseconds period, P2pTransportFactory make_p2p)
     : m_comm(comm), m_periodic(std::move(periodic)), m_period(period),
-      m_thread([this] { run(); }) {}
+      m_make_p2p(std::move(make_p2p)), m_thread([this] { run(); }) {
+  std::exception_ptr error;
+  {
+    std::unique_lock<std::mutex> lock(m_start_mutex);
+    m_started_cv.wait(lock, [this] { return m_started; });
+    error = m_start_error;
+  }
+  if (error) {
+    stop();
+    std::rethrow_exception(error);
+  }
+}
 
 ProgressEngine::~ProgressEngine() { stop(); }
 
@@ -148,6 +159,11 @@ bool ProgressEngine::take_submissions() {
 void ProgressEngine::post(Operation&& op) {
   if (is_collective(op.kind) && op.collective_seq != m_next_collective) {
     m_waiting_collectives.emplace(op.collective_seq, std::move(op));
+    return;
+  }
+  if (m_p2p && (op.kind == OpKind::send || op.kind == OpKind::recv)) {
+    m_posted.fetch_add(1, std::memory_order_relaxed);
+    m_p2p->post(std::move(op));  // completion comes back through take_completed
     return;
   }
   MPI_Request request = MPI_REQUEST_NULL;
@@ -244,6 +260,10 @@ void ProgressEngine::finish(std::size_t index, std::exception_ptr error) {
   m_active.pop_back();
   m_requests[index] = m_requests.back();
   m_requests.pop_back();
+  complete(op, std::move(error));
+}
+
+void ProgressEngine::complete(Operation& op, std::exception_ptr error) {
   m_completed.fetch_add(1, std::memory_order_relaxed);
   if (error) {
     m_failed.fetch_add(1, std::memory_order_relaxed);
@@ -258,6 +278,40 @@ void ProgressEngine::finish(std::size_t index, std::exception_ptr error) {
   }
   op.keepalive.reset();
   m_outstanding.fetch_sub(1, std::memory_order_release);
+}
+
+bool ProgressEngine::progress_p2p() {
+  bool progressed = m_p2p->progress();
+  m_polls.fetch_add(1, std::memory_order_relaxed);
+  m_p2p_done.clear();
+  m_p2p->take_completed(m_p2p_done);
+  for (auto& [op, error] : m_p2p_done) {
+    complete(op, std::move(error));
+    progressed = true;
+  }
+  m_p2p_done.clear();
+  return progressed;
+}
+
+void ProgressEngine::shutdown_p2p(const std::string& why) {
+  if (!m_p2p) return;
+  std::vector<Operation> abandoned;
+  m_p2p->abandon(abandoned);
+  for (Operation& op : abandoned) {
+    fail_op(op, std::make_exception_ptr(std::runtime_error(
+                    std::string("parla::mpi: ") + to_string(op.kind) + " " + describe(op) +
+                    " did not complete: " + why)));
+    // The transport may still read or write the buffer: never free what it points to.
+    new std::shared_ptr<void>(std::move(op.keepalive));  // NOLINT: deliberate leak
+    m_outstanding.fetch_sub(1, std::memory_order_release);
+  }
+  try {
+    m_p2p->shutdown();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "parla::mpi: closing the %s transport failed: %s\n", m_p2p->name(),
+                 e.what());
+  }
+  m_p2p.reset();
 }
 
 void ProgressEngine::fail_everything(const std::string& why) {
@@ -290,6 +344,27 @@ void ProgressEngine::fail_everything(const std::string& why) {
 }
 
 void ProgressEngine::run() {
+  if (m_make_p2p) {
+    std::exception_ptr error;
+    try {
+      m_p2p = m_make_p2p();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(m_start_mutex);
+      m_started = true;
+      m_start_error = error;
+    }
+    m_started_cv.notify_all();
+    if (error) return;
+  } else {
+    {
+      std::lock_guard<std::mutex> lock(m_start_mutex);
+      m_started = true;
+    }
+    m_started_cv.notify_all();
+  }
   auto next_periodic = Clock::now() + m_period;
   auto quiet_since = Clock::now();
   auto backoff = k_min_backoff;
@@ -303,6 +378,10 @@ void ProgressEngine::run() {
       progressed = take_submissions();
     }
     if (!m_active.empty() && test_outstanding()) progressed = true;
+    // The point-to-point transport is driven whenever anything is outstanding (its peers'
+    // connection and rendezvous traffic may need this rank's progress), never when idle.
+    const bool p2p_busy = m_p2p && m_p2p->active() > 0;
+    if (m_p2p && (p2p_busy || !m_active.empty()) && progress_p2p()) progressed = true;
 
     const auto now = Clock::now();
     if (m_periodic && now >= next_periodic) {
@@ -318,7 +397,7 @@ void ProgressEngine::run() {
       backoff = k_min_backoff;
       continue;
     }
-    if (m_active.empty()) {
+    if (m_active.empty() && (!m_p2p || m_p2p->active() == 0)) {
       // Nothing MPI could progress: sleep until a submission (or the watchdog's period).
       std::unique_lock<std::mutex> lock(m_mutex);
       if (m_stop) break;
@@ -362,10 +441,10 @@ void ProgressEngine::run() {
                     " was never started: its communicator was closed")));
     m_outstanding.fetch_sub(1, std::memory_order_release);
   }
-  if (!m_active.empty() || !m_waiting_collectives.empty()) {
-    fail_everything("the communicator was closed while it was outstanding (call rt.finish() "
-                    "before destroying the parla::mpi::Comm)");
-  }
+  const char* why = "the communicator was closed while it was outstanding (call rt.finish() "
+                    "before destroying the parla::mpi::Comm)";
+  if (!m_active.empty() || !m_waiting_collectives.empty()) fail_everything(why);
+  shutdown_p2p(why);
 }
 
 }  // namespace parla::mpi

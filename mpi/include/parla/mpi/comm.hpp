@@ -27,8 +27,9 @@ enum class ReduceOp : unsigned char { sum, prod, min, max };
 /// Size of one element of `type` in bytes.
 std::size_t size_of(Datatype type) noexcept;
 
-/// Which transport carries point-to-point messages. `automatic` reads PARLA_TRANSPORT
-/// (auto|mpi|ucx) and picks mpi, the only one built so far.
+/// Which transport carries point-to-point messages (send, recv; collectives always use MPI).
+/// `automatic` reads PARLA_TRANSPORT (auto|mpi|ucx); auto picks mpi. `ucx` needs a build with
+/// PARLA_ENABLE_UCX (`ucx_transport_built()`), else the Comm's constructor throws.
 enum class Transport : unsigned char { automatic, mpi, ucx };
 
 /// How a Comm is set up.
@@ -81,7 +82,7 @@ class Comm {
   [[nodiscard]] int size() const noexcept;
   /// The runtime's duplicate communicator.
   [[nodiscard]] const Communicator& communicator() const noexcept;
-  /// "mpi" (or "ucx" once built).
+  /// "mpi" or "ucx": the transport of point-to-point messages.
   [[nodiscard]] const char* transport_name() const noexcept;
   /// Number of user tags available: tags are 0 .. max_tag().
   [[nodiscard]] int max_tag() const noexcept;
@@ -120,5 +121,8 @@ class Comm {
 /// Whether this MPI can send CUDA device memory directly: PARLA_CUDA_AWARE_MPI=0|1 if set,
 /// else the run-time answer of MPIX_Query_cuda_support() where the MPI has it, else false.
 bool cuda_aware_mpi() noexcept;
+
+/// Whether this build has the UCX transport (PARLA_ENABLE_UCX).
+bool ucx_transport_built() noexcept;
 
 }  // namespace parla::mpi

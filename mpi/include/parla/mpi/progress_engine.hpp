@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace parla::mpi {
@@ -41,7 +42,34 @@ struct Operation {
   CompletionToken token;                  // fulfilled when the request completes
   std::shared_ptr<void> keepalive;        // anything that must outlive the request
   std::function<void()> on_done;          // optional, runs on the engine thread after success
+  bool host_memory = false;               // the buffer is known to be host memory (staged)
 };
+
+/// A transport other than MPI for point-to-point operations (send, recv), driven by the
+/// progress engine: every call is made on the engine thread (constructed there, too).
+class P2pTransport {
+ public:
+  virtual ~P2pTransport() = default;
+  /// "ucx".
+  [[nodiscard]] virtual const char* name() const noexcept = 0;
+  /// Starts a send or a receive. Its completion (or failure) is reported by `take_completed`,
+  /// never from inside `post`.
+  virtual void post(Operation&& op) = 0;
+  /// Drives the transport once; true when something happened.
+  virtual bool progress() = 0;
+  /// Moves operations that finished since the last call into `out` (error null: success).
+  virtual void take_completed(std::vector<std::pair<Operation, std::exception_ptr>>& out) = 0;
+  /// Operations posted and not yet handed back by take_completed.
+  [[nodiscard]] virtual std::size_t active() const noexcept = 0;
+  /// Gives back every operation still active, cancelled where the transport can; the buffers
+  /// of those it cannot cancel must stay valid (the engine leaks their keepalive).
+  virtual void abandon(std::vector<Operation>& out) = 0;
+  /// Closes endpoints and releases the transport's resources (must not hang).
+  virtual void shutdown() = 0;
+};
+
+/// Makes the point-to-point transport on the engine thread (collective over the ranks).
+using P2pTransportFactory = std::function<std::unique_ptr<P2pTransport>()>;
 
 /// Counters of a progress engine (all since it started).
 struct ProgressStats {
@@ -66,8 +94,11 @@ class ProgressEngine {
  public:
   /// Starts the thread. `comm` (the runtime's duplicate) must outlive the engine.
   /// `periodic` runs on the engine thread about every `period` (the Comm's failure watchdog).
+  /// `make_p2p`, when set, makes the transport that carries send/recv (collectives stay on
+  /// MPI); it runs first on the engine thread, and its exception is rethrown here.
   ProgressEngine(MPI_Comm comm, std::function<void()> periodic = {},
-                 std::chrono::microseconds period = std::chrono::milliseconds(100));
+                 std::chrono::microseconds period = std::chrono::milliseconds(100),
+                 P2pTransportFactory make_p2p = {});
   /// Stops the thread. Operations still outstanding are cancelled and their tasks fail.
   ~ProgressEngine();
   ProgressEngine(const ProgressEngine&) = delete;
@@ -91,10 +122,20 @@ class ProgressEngine {
   bool test_outstanding();
   void finish(std::size_t index, std::exception_ptr error);
   void fail_everything(const std::string& why);
+  void complete(Operation& op, std::exception_ptr error);
+  bool progress_p2p();
+  void shutdown_p2p(const std::string& why);
 
   MPI_Comm m_comm;
   std::function<void()> m_periodic;
   std::chrono::microseconds m_period;
+  P2pTransportFactory m_make_p2p;
+  std::unique_ptr<P2pTransport> m_p2p;  // engine-thread only
+  std::vector<std::pair<Operation, std::exception_ptr>> m_p2p_done;
+  std::mutex m_start_mutex;
+  std::condition_variable m_started_cv;
+  bool m_started = false;
+  std::exception_ptr m_start_error;
 
   std::mutex m_mutex;                 // guards m_incoming, m_sleeping, m_stop
   std::condition_variable m_wake;
