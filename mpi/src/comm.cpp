@@ -342,66 +342,49 @@ const char* Comm::transport_name() const noexcept {
 int Comm::max_tag() const noexcept { return m_state->max_tag; }
 ProgressStats Comm::progress_stats() const noexcept { return m_state->engine->stats(); }
 
+namespace {
+// A send or receive of `bytes` with `peer`: checks its arguments and numbers it in its
+// (peer, tag) channel, which gives the deterministic MPI tag (see CommState::mpi_tag).
+Operation point_to_point(detail::CommState& st, OpKind kind, void* buffer, std::size_t bytes,
+                         int peer, int tag) {
+  const char* what = kind == OpKind::send ? "send" : "recv";
+  st.check_peer_and_tag(peer, tag, what);
+  Operation op;
+  op.kind = kind;
+  op.buffer = buffer;
+  op.count = checked_count(bytes, what);
+  op.peer = peer;
+  op.user_tag = tag;
+  std::lock_guard<std::mutex> lock(st.mutex);
+  auto& sequence = kind == OpKind::send ? st.send_seq : st.recv_seq;
+  op.tag = st.mpi_tag(tag, sequence[{peer, tag}]++);
+  return op;
+}
+}  // namespace
+
 Task Comm::send(const DataSlice& data, int dst, int tag, CommOptions options) {
   auto& st = *m_state;
-  st.check_peer_and_tag(dst, tag, "send");
-  Operation op;
-  op.kind = OpKind::send;
-  op.count = checked_count(data.bytes(), "send");
-  op.peer = dst;
-  op.user_tag = tag;
-  {
-    std::lock_guard<std::mutex> lock(st.mutex);
-    op.tag = st.mpi_tag(tag, st.send_seq[{dst, tag}]++);
-  }
-  return st.spawn(std::move(op), data, true, false, std::move(options), "send");
+  return st.spawn(point_to_point(st, OpKind::send, nullptr, data.bytes(), dst, tag), data, true,
+                  false, std::move(options), "send");
 }
 
 Task Comm::recv(const DataSlice& data, int src, int tag, CommOptions options) {
   auto& st = *m_state;
-  st.check_peer_and_tag(src, tag, "recv");
-  Operation op;
-  op.kind = OpKind::recv;
-  op.count = checked_count(data.bytes(), "recv");
-  op.peer = src;
-  op.user_tag = tag;
-  {
-    std::lock_guard<std::mutex> lock(st.mutex);
-    op.tag = st.mpi_tag(tag, st.recv_seq[{src, tag}]++);
-  }
-  return st.spawn(std::move(op), data, false, true, std::move(options), "recv");
+  return st.spawn(point_to_point(st, OpKind::recv, nullptr, data.bytes(), src, tag), data, false,
+                  true, std::move(options), "recv");
 }
 
 Task Comm::send(const void* buffer, std::size_t bytes, int dst, int tag, CommOptions options) {
   auto& st = *m_state;
-  st.check_peer_and_tag(dst, tag, "send");
-  Operation op;
-  op.kind = OpKind::send;
-  op.buffer = const_cast<void*>(buffer);  // MPI_Isend only reads it
-  op.count = checked_count(bytes, "send");
-  op.peer = dst;
-  op.user_tag = tag;
-  {
-    std::lock_guard<std::mutex> lock(st.mutex);
-    op.tag = st.mpi_tag(tag, st.send_seq[{dst, tag}]++);
-  }
-  return st.spawn(std::move(op), DataSlice{}, true, false, std::move(options), "send");
+  // const_cast: MPI_Isend and ucp_tag_send_nbx only read the buffer.
+  return st.spawn(point_to_point(st, OpKind::send, const_cast<void*>(buffer), bytes, dst, tag),
+                  DataSlice{}, true, false, std::move(options), "send");
 }
 
 Task Comm::recv(void* buffer, std::size_t bytes, int src, int tag, CommOptions options) {
   auto& st = *m_state;
-  st.check_peer_and_tag(src, tag, "recv");
-  Operation op;
-  op.kind = OpKind::recv;
-  op.buffer = buffer;
-  op.count = checked_count(bytes, "recv");
-  op.peer = src;
-  op.user_tag = tag;
-  {
-    std::lock_guard<std::mutex> lock(st.mutex);
-    op.tag = st.mpi_tag(tag, st.recv_seq[{src, tag}]++);
-  }
-  return st.spawn(std::move(op), DataSlice{}, false, true, std::move(options), "recv");
+  return st.spawn(point_to_point(st, OpKind::recv, buffer, bytes, src, tag), DataSlice{}, false,
+                  true, std::move(options), "recv");
 }
 
 namespace {
