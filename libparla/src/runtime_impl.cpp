@@ -699,14 +699,21 @@ TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
   const std::int64_t start = m_timed ? now_ns() : 0;
   ExecFrame frame{t, t_thread.frames};
   t_thread.frames = &frame;
+  // A cpu task with vcus is a library context: its cores, pinned for the body (CoreSet).
+  std::vector<int> cores;
+  if (t->m_vcus_units > 0 && t->m_primary_device == 0 && run_body) {
+    cores = m_core_set.acquire(m_core_set.count_for(t->m_vcus_units));
+  }
   {
-    TaskContext ctx(*m_owner, *t, w != nullptr ? w->index : -1);
+    ScopedAffinity pin(cores);
+    TaskContext ctx(*m_owner, *t, w != nullptr ? w->index : -1, static_cast<int>(cores.size()));
     try {
       if (run_body) t->m_body(ctx, t->m_result);
     } catch (...) {
       set_error(t, std::current_exception());
     }
   }
+  if (!cores.empty()) m_core_set.release(cores);
   t_thread.frames = frame.prev;
   t->m_body.reset();  // captures die now, on the worker, not when the last handle goes
   if (device_task) after_device_body(t, ex);
@@ -913,6 +920,9 @@ void RuntimeImpl::fail_placeholder(TaskRecord* t, const std::string& why) {
 void RuntimeImpl::worker_main(Worker& w) {
   t_thread.runtime = this;
   t_thread.worker = &w;
+  // Keep to the rank's cores (the mask mpirun/srun set), even if the thread that built the
+  // runtime was pinned more narrowly at the time.
+  (void)m_core_set.confine_current_thread();
   DeviceSlot& dev = *m_devices[static_cast<std::size_t>(w.device)];
   for (;;) {
     // 1. own work, injected work, stolen work

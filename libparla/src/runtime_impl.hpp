@@ -29,6 +29,7 @@
 #include <parla/spawn_options.hpp>
 
 #include "chase_lev_deque.hpp"
+#include "core_set.hpp"
 #include "device_backend.hpp"
 #include "event_count.hpp"
 #include "injection_queue.hpp"
@@ -152,6 +153,8 @@ class RuntimeImpl {
   [[nodiscard]] int num_gpus() const noexcept { return static_cast<int>(m_devices.size()) - 1; }
   [[nodiscard]] Runtime& owner() const noexcept { return *m_owner; }
   [[nodiscard]] RuntimeStats stats() const;
+  /// The process's cores and the context tasks pinned to them.
+  [[nodiscard]] const CoreSet& core_set() const noexcept { return m_core_set; }
 
  private:
   // spawn
@@ -231,6 +234,7 @@ class RuntimeImpl {
   bool m_tracing = false;
   std::chrono::steady_clock::time_point m_start;
 
+  CoreSet m_core_set;  // read before any worker starts
   std::vector<std::unique_ptr<DeviceSlot>> m_devices;  // [0] = cpu, [1 + i] = gpu(i)
   std::vector<const Device*> m_device_list;
   std::vector<std::unique_ptr<Worker>> m_workers;

@@ -112,6 +112,13 @@ void bind_data(py::module_& m) {
         }
       },
       "The running task's CUDA stream (cudaStream_t as an int), 0 off CUDA");
+  m.def(
+      "task_cores",
+      []() -> int {
+        const TaskContext* ctx = current_context();
+        return ctx == nullptr ? 0 : ctx->cores();
+      },
+      "Cores reserved for the running task (a cpu task with vcus), 0 when it reserves none");
 }
 
 }  // namespace parla::python

@@ -222,7 +222,7 @@ struct ContinuationBody {
     const std::vector<const Device*> devices = ctx.devices();
     // The coroutine resumes as the task that awaited: its data accesses, not the
     // continuation's (which has none), are what `.array` reads.
-    TaskContext awaiting(runtime.rt(), *s->completion->task().record(), ctx.worker());
+    TaskContext awaiting(runtime.rt(), *s->completion->task().record(), ctx.worker(), ctx.cores());
     ContextScope current(&awaiting);
     BodyGil gil;
     try {

@@ -178,6 +178,13 @@ class TaskEnvironment:
     def cpus(self) -> list[Device]:
         return [d for d in self.devices if d.architecture is cpu]
 
+    @property
+    def cores(self) -> int:
+        """Cores reserved for the running task: a cpu task with vcus v on a rank of N cores
+        holds max(1, round(v * N)) of them, and its BLAS and OpenMP use that many threads;
+        0 when the task reserves no vcus (or outside a task)."""
+        return _core.task_cores()
+
     def __iter__(self) -> Any:
         return iter([TaskEnvironment([d]) for d in self.devices])
 
@@ -254,6 +261,16 @@ class AwaitRequest:
 
 def _run(task: Any, fn: Any, devices: tuple[int, ...], completion: Any) -> Any:
     """Called by the runtime, holding the GIL, for every Python body and continuation."""
+    cores = _core.task_cores()
+    if cores:
+        from parla._contexts import library_context
+
+        with library_context(cores):
+            return _run_body(task, fn, devices, completion)
+    return _run_body(task, fn, devices, completion)
+
+
+def _run_body(task: Any, fn: Any, devices: tuple[int, ...], completion: Any) -> Any:
     frames = _locals.frames
     frames.append((task, devices))
     try:

@@ -18,3 +18,4 @@
 #include <parla/task_context.hpp>
 #include <parla/task_key.hpp>
 #include <parla/task_space.hpp>
+#include <parla/variants.hpp>

@@ -15,8 +15,8 @@ namespace parla {
 /// Passed to bodies of the form `R(TaskContext&)`; valid only during the body.
 class TaskContext {
  public:
-  TaskContext(Runtime& runtime, detail::TaskRecord& task, int worker) noexcept
-      : m_runtime(&runtime), m_task(&task), m_worker(worker) {}
+  TaskContext(Runtime& runtime, detail::TaskRecord& task, int worker, int cores = 0) noexcept
+      : m_runtime(&runtime), m_task(&task), m_worker(worker), m_cores(cores) {}
   TaskContext(const TaskContext&) = delete;
   TaskContext& operator=(const TaskContext&) = delete;
 
@@ -33,6 +33,11 @@ class TaskContext {
   /// Index of the worker running the body (see RuntimeStats::workers), -1 for a thread
   /// that helps while waiting.
   [[nodiscard]] int worker() const noexcept { return m_worker; }
+  /// Cores reserved for this body (a cpu task with vcus v on a process of N cores gets
+  /// max(1, round(v * N)) of them, its thread pinned there while it runs); 0 when the task
+  /// reserves no vcus and shares the workers' cores. Size library thread pools (OpenMP,
+  /// BLAS) to this so concurrent tasks never oversubscribe the node.
+  [[nodiscard]] int cores() const noexcept { return m_cores; }
   /// Defers the task's completion until the returned token is fulfilled (from any thread).
   /// Call at most once per task.
   [[nodiscard]] CompletionToken defer_completion();
@@ -55,6 +60,7 @@ class TaskContext {
   Runtime* m_runtime;
   detail::TaskRecord* m_task;
   int m_worker;
+  int m_cores;
 };
 
 }  // namespace parla
