@@ -37,10 +37,20 @@ struct ThreadState {
   RuntimeImpl* runtime = nullptr;
   Worker* worker = nullptr;
   int helper_body_depth = 0;  // bodies run by this non-worker thread while it waits
+  int wait_depth = 0;         // waits this thread is inside (nested through bodies it ran)
 };
 thread_local ThreadState t_thread;
 
 constexpr int k_spin_rounds = 32;
+
+// A waiting thread runs other tasks, and their bodies may wait in turn: each nesting level
+// costs stack (C++ frames, and Python frames for Python bodies: the interpreter's recursion
+// limit). Helping with *unrelated* tasks at every level lets the depth grow with the size of
+// the graph ("leapfrogging") until the stack overflows. So past this depth a worker helps
+// only with its own deque (its own subtree, LIFO: depth stays bounded by the task tree's
+// depth, as for plain recursion), and a thread that is not a worker helps only in its
+// outermost wait; otherwise it sleeps until what it waits for is done.
+constexpr int k_max_help_depth = 8;
 
 }  // namespace
 
@@ -998,7 +1008,10 @@ TaskRecord* RuntimeImpl::steal_from_siblings(Worker& w, int device) {
 }
 
 TaskRecord* RuntimeImpl::help_find(Worker* w) {
-  if (w != nullptr) return find_work(*w);
+  if (w != nullptr) {
+    return t_thread.wait_depth <= k_max_help_depth ? find_work(*w) : w->deque.pop();
+  }
+  if (t_thread.wait_depth > 1) return nullptr;
   // A thread that is not a worker helps with cpu tasks by stealing from the cpu workers.
   const DeviceSlot& cpu = *m_devices[0];
   for (int i = 0; i < cpu.num_workers; ++i) {
@@ -1051,6 +1064,12 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
     Inactive(const Inactive&) = delete;
     Inactive& operator=(const Inactive&) = delete;
   } inactive(this, w);
+  struct Depth {
+    Depth() noexcept { ++t_thread.wait_depth; }
+    ~Depth() { --t_thread.wait_depth; }
+    Depth(const Depth&) = delete;
+    Depth& operator=(const Depth&) = delete;
+  } depth;
 
   const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(m_config.deadlock_timeout));

@@ -87,6 +87,45 @@ TEST_P(DependencyTest, NestedSpawnAndWaitDoNotDeadlock) {
   EXPECT_EQ(root.get<long>(), 987);
 }
 
+// Bodies run by waiting threads nest on those threads' stacks. The depth must stay bounded by
+// the task tree's depth (plus a small constant), not grow with the number of tasks, or deep
+// graphs overflow the stack (Python bodies hit the interpreter's recursion limit first).
+thread_local int t_body_depth = 0;
+std::atomic<int> g_max_body_depth{0};
+
+long fib_depth(parla::Runtime& rt, int n) {
+  struct Enter {
+    Enter() {
+      const int d = ++t_body_depth;
+      int seen = g_max_body_depth.load();
+      while (d > seen && !g_max_body_depth.compare_exchange_weak(seen, d)) {
+      }
+    }
+    ~Enter() { --t_body_depth; }
+  } enter;
+  if (n < 2) return n;
+  parla::Task a = rt.spawn({}, [&rt, n] { return fib_depth(rt, n - 1); });
+  parla::Task b = rt.spawn({}, [&rt, n] { return fib_depth(rt, n - 2); });
+  rt.wait(a);
+  rt.wait(b);
+  return a.get<long>() + b.get<long>();
+}
+
+TEST_P(DependencyTest, HelpingWhileWaitingKeepsTheStackBounded) {
+  parla::Runtime rt(config());
+  constexpr int n = 18;  // 8361 tasks, tree depth 18
+  g_max_body_depth = 0;
+  long result = 0;
+  parla::Task root = rt.spawn({}, [&](parla::TaskContext& ctx) {
+    result = fib_depth(ctx.runtime(), n);
+  });
+  rt.wait(root);  // the main thread helps too
+  EXPECT_EQ(result, 2584);
+  // Depth-first on the thread's own deque: at most the tree depth, plus the few levels of
+  // unrelated work a thread may take before it stops stealing (k_max_help_depth = 8).
+  EXPECT_LE(g_max_body_depth.load(), n + 8 + 2);
+}
+
 TEST_P(DependencyTest, NestedWaitOnGpuWorker) {
   if (gpus() == 0) GTEST_SKIP() << "needs a simulated GPU";
   parla::Runtime rt(config());
