@@ -1174,8 +1174,7 @@ void RuntimeImpl::wait_all() {
     }
   }
   if (first) {
-    throw TaskError("task '" + first->task_name + "' failed: " + exception_text(first->error),
-                    first->task_name, first->error);
+    throw task_error_of(*first);
   }
 }
 

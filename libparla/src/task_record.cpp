@@ -29,15 +29,17 @@ TaskError task_error_of(const TaskRecord& t) {
     throw Error("task '" + t.display_name() + "' has no recorded failure");
   }
   f->reported.store(true, std::memory_order_relaxed);
-  const std::string what = exception_text(f->error);
-  std::string message;
   if (t.state() == TaskState::failed) {
-    message = "task '" + f->task_name + "' failed: " + what;
-  } else {
-    message = "task '" + t.display_name() + "' was cancelled because task '" + f->task_name +
-              "' failed: " + what;
+    return task_error_of(*f);
   }
-  return TaskError(std::move(message), f->task_name, f->error);
+  return TaskError("task '" + t.display_name() + "' was cancelled because task '" +
+                       f->task_name + "' failed: " + exception_text(f->error),
+                   f->task_name, f->error);
+}
+
+TaskError task_error_of(const Failure& f) {
+  return TaskError("task '" + f.task_name + "' failed: " + exception_text(f.error), f.task_name,
+                   f.error);
 }
 
 TaskRecord::TaskRecord() = default;

@@ -141,4 +141,7 @@ Edge* closed_list() noexcept;
 /// reported (so the runtime's end does not print it again). `t` must have a failure.
 [[nodiscard]] TaskError task_error_of(const TaskRecord& t);
 
+/// The TaskError for the task that raised `f` ("task 'X' failed: ..."); does not mark it.
+[[nodiscard]] TaskError task_error_of(const Failure& f);
+
 }  // namespace parla::detail
