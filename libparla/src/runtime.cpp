@@ -43,5 +43,8 @@ int Runtime::num_gpus() const noexcept { return m_impl->num_gpus(); }
 int Runtime::num_workers() const noexcept { return m_impl->config().num_workers; }
 const RuntimeConfig& Runtime::config() const noexcept { return m_impl->config(); }
 RuntimeStats Runtime::stats() const { return m_impl->stats(); }
+std::optional<std::string> Runtime::unreported_failure(std::chrono::milliseconds grace) const {
+  return m_impl->unreported_failure(grace);
+}
 
 }  // namespace parla

@@ -51,6 +51,8 @@ constexpr int k_spin_rounds = 32;
 // depth, as for plain recursion), and a thread that is not a worker helps only in its
 // outermost wait; otherwise it sleeps until what it waits for is done.
 constexpr int k_max_help_depth = 8;
+// Released run_inline tasks one thread runs back to back before handing the rest to workers.
+constexpr int k_max_inline_run = 64;
 
 }  // namespace
 
@@ -297,10 +299,11 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   t->m_placement = placement;
   t->m_own_placement = std::move(own_placement);
   t->m_priority = o.priority;
+  t->m_run_inline = o.run_inline && o.vcus == 0.0 && o.memory == 0;
   t->add_ref();  // the execution reference, dropped by finalize()
   if (data) {
     t->m_data = std::move(data);
-    if (m_infer) infer_from_accesses(t, preds);
+    if (m_infer && o.infer_dependencies) infer_from_accesses(t, preds);
   }
 
   // relaxed: this task cannot finish (and decrement) before its spawn guard is released
@@ -346,8 +349,11 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   if (t->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     ExecContext ex;
     ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+    std::vector<TaskRecord*> inline_ready;
+    if (t->m_run_inline) ex.inline_ready = &inline_ready;
     on_ready(t, ex);
     drain_cancelled(ex);
+    run_inline_ready(ex);
   }
   return record;
 }
@@ -660,6 +666,10 @@ void RuntimeImpl::note_memory_use(DeviceSlot& s) noexcept {
 
 void RuntimeImpl::enqueue(TaskRecord* t, ExecContext& ex) {
   const int d = t->m_primary_device;
+  if (ex.inline_ready != nullptr && t->m_run_inline && t->m_device_mask == 1) {
+    ex.inline_ready->push_back(t);  // run by this thread once its current step is done
+    return;
+  }
   DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
   if (t->m_priority > 0) {
     s.urgent.push(t);
@@ -843,6 +853,27 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
   if ((flags & TaskRecord::k_outstanding) != 0) t->release();  // the execution reference
 }
 
+void RuntimeImpl::run_inline_ready(ExecContext& ex) {
+  if (ex.inline_ready == nullptr) return;
+  // A worklist, not recursion: an inline body that completes at once releases the next one.
+  // The bound keeps a thread that is not a worker (a progress engine) from being captured by
+  // a long chain; past it, the tasks go to the workers' queues.
+  std::vector<TaskRecord*>& ready = *ex.inline_ready;
+  int budget = k_max_inline_run;
+  while (!ready.empty()) {
+    TaskRecord* t = ready.back();
+    ready.pop_back();
+    if (budget-- <= 0) {
+      ex.inline_ready = nullptr;
+      enqueue(t, ex);
+      ex.inline_ready = &ready;
+      continue;
+    }
+    if (TaskRecord* next = execute(t, ex)) enqueue(next, ex);
+    drain_cancelled(ex);
+  }
+}
+
 void RuntimeImpl::drain_cancelled(ExecContext& ex) {
   // A worklist, not recursion: a failure can cancel a chain of a million tasks.
   while (!ex.cancelled.empty()) {
@@ -866,6 +897,19 @@ void RuntimeImpl::release_edges(TaskRecord* t) noexcept {
   } else {
     drop();
   }
+}
+
+std::optional<std::string> RuntimeImpl::unreported_failure(std::chrono::milliseconds grace) const {
+  // relaxed: a hint; a failure recorded concurrently is seen on the next call.
+  if (m_failed.load(std::memory_order_relaxed) == 0) return std::nullopt;
+  const auto cutoff = std::chrono::steady_clock::now() - grace;
+  std::lock_guard<std::mutex> lock(m_failure_mutex);
+  for (const auto& f : m_failures) {
+    if (!f->reported.load(std::memory_order_relaxed) && f->when <= cutoff) {
+      return std::string(task_error_of(*f).what());
+    }
+  }
+  return std::nullopt;
 }
 
 std::shared_ptr<Failure> RuntimeImpl::record_failure(const std::string& name, std::exception_ptr error) {
@@ -900,14 +944,19 @@ void RuntimeImpl::add_finish_party(TaskRecord& t) {
   t.m_finish_parties.fetch_add(1, std::memory_order_relaxed);
 }
 
-void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error) {
+void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error, bool run_inline) {
   if (error) set_error(t, std::move(error));
   if (t->m_finish_parties.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     m_deferred_outstanding.fetch_sub(1, std::memory_order_relaxed);
     ExecContext ex;
     ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+    // A thread outside the pool (a progress engine fulfilling a token) runs the released
+    // run_inline tasks itself: the next send of a chain is posted without waking a worker.
+    std::vector<TaskRecord*> inline_ready;
+    if (run_inline && ex.worker == nullptr) ex.inline_ready = &inline_ready;
     finish(t, ex);
     drain_cancelled(ex);
+    run_inline_ready(ex);
     m_helper_progress.fetch_add(1, std::memory_order_relaxed);
   }
 }

@@ -109,6 +109,9 @@ struct ExecContext {
   bool allow_bypass = false;    // may hand back one released successor to run next
   TaskRecord* bypass = nullptr;
   std::vector<TaskRecord*> cancelled;  // released tasks to finalize as cancelled
+  /// Set by threads that run released run_inline tasks themselves (run_inline_ready()):
+  /// enqueue() collects such tasks here instead of queueing them.
+  std::vector<TaskRecord*>* inline_ready = nullptr;
 };
 
 /// Records a task's error (the first one wins).
@@ -127,7 +130,9 @@ class RuntimeImpl {
   void wait_all();
   /// Waits for everything without throwing; reports on stderr. Used by ~Runtime.
   void shutdown() noexcept;
-  void complete_deferred(TaskRecord* task, std::exception_ptr error);
+  /// `run_inline`: this thread may run released run_inline tasks (a token fulfilled by a
+  /// program thread); false on stream callbacks, which must not issue device work.
+  void complete_deferred(TaskRecord* task, std::exception_ptr error, bool run_inline = false);
   void defer_completion(TaskRecord& task);
   /// One more party (a token or the task's stream work) must finish before the task completes.
   void add_finish_party(TaskRecord& task);
@@ -153,6 +158,7 @@ class RuntimeImpl {
   [[nodiscard]] int num_gpus() const noexcept { return static_cast<int>(m_devices.size()) - 1; }
   [[nodiscard]] Runtime& owner() const noexcept { return *m_owner; }
   [[nodiscard]] RuntimeStats stats() const;
+  [[nodiscard]] std::optional<std::string> unreported_failure(std::chrono::milliseconds grace) const;
   /// The process's cores and the context tasks pinned to them.
   [[nodiscard]] const CoreSet& core_set() const noexcept { return m_core_set; }
 
@@ -202,6 +208,8 @@ class RuntimeImpl {
   void finish(TaskRecord* task, ExecContext& ex);
   void finalize(TaskRecord* task, TaskState state, ExecContext& ex);
   void drain_cancelled(ExecContext& ex);
+  /// Runs the run_inline tasks collected in ex.inline_ready on this thread (bounded).
+  void run_inline_ready(ExecContext& ex);
   void release_edges(TaskRecord* task) noexcept;
   std::shared_ptr<Failure> record_failure(const std::string& name, std::exception_ptr error);
   void notify_waiters();

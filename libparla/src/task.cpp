@@ -95,14 +95,14 @@ CompletionToken::~CompletionToken() {
 void CompletionToken::fulfill() {
   if (!m_task) throw Error("CompletionToken::fulfill() on a token that is empty or already fulfilled");
   detail::Ref<detail::TaskRecord> task = std::move(m_task);
-  task->m_runtime->complete_deferred(task.get(), nullptr);
+  task->m_runtime->complete_deferred(task.get(), nullptr, /*run_inline=*/true);
 }
 
 void CompletionToken::fail(std::exception_ptr error) {
   if (!m_task) throw Error("CompletionToken::fail() on a token that is empty or already fulfilled");
   if (!error) error = std::make_exception_ptr(Error("completion token failed without an exception"));
   detail::Ref<detail::TaskRecord> task = std::move(m_task);
-  task->m_runtime->complete_deferred(task.get(), std::move(error));
+  task->m_runtime->complete_deferred(task.get(), std::move(error), /*run_inline=*/true);
 }
 
 }  // namespace parla

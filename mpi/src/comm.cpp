@@ -10,6 +10,7 @@
 #include <parla/task_context.hpp>
 
 #include <climits>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -82,6 +83,19 @@ bool abort_on_failure_setting(int configured) {
   return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
+std::chrono::milliseconds failure_grace_setting(int configured) {
+  if (configured >= 0) return std::chrono::milliseconds(configured);
+  const char* env = std::getenv("PARLA_MPI_FAILURE_GRACE_MS");
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != nullptr && *end == '\0' && v >= 0) return std::chrono::milliseconds(v);
+    std::fprintf(stderr, "parla::mpi: PARLA_MPI_FAILURE_GRACE_MS=%s is not a number of "
+                 "milliseconds; using 2000\n", env);
+  }
+  return std::chrono::milliseconds(2000);
+}
+
 int checked_count(std::size_t bytes, const char* what) {
   if (bytes > static_cast<std::size_t>(INT_MAX)) {
     throw std::invalid_argument(std::string("parla::mpi::") + what + " of " +
@@ -133,6 +147,7 @@ struct CommState {
   Communicator comm;
   Transport transport;
   bool abort_on_failure;
+  std::chrono::milliseconds failure_grace;
   int seq_bits = 0;
   int max_tag = 0;
 
@@ -146,7 +161,8 @@ struct CommState {
 
   CommState(Runtime& runtime, MPI_Comm c, const CommConfig& config)
       : rt(&runtime), comm(c), transport(resolve_transport(config.transport)),
-        abort_on_failure(abort_on_failure_setting(config.abort_on_failure)) {
+        abort_on_failure(abort_on_failure_setting(config.abort_on_failure)),
+        failure_grace(failure_grace_setting(config.failure_grace_ms)) {
     // Tags. MPI matches on (communicator, source, tag) and keeps messages of one such triple
     // in order, but the runtime posts operations when their tasks become ready, which need
     // not be spawn order: two exchanges between the same ranks with the same user tag could
@@ -221,6 +237,11 @@ struct CommState {
         }
         ++i;
       }
+      // Any other task's failure that no wait picked up within the grace period: the program
+      // is not going to handle it, and this rank's peers may be waiting for it.
+      if (message.empty() && abort_on_failure && rt != nullptr) {
+        if (auto failure = rt->unreported_failure(failure_grace)) message = std::move(*failure);
+      }
     }
     if (!message.empty()) {
       abort_job(message + "\n(the other ranks would wait forever for this rank's messages; set "
@@ -268,6 +289,9 @@ struct CommState {
     op.keepalive = std::move(options.keepalive);
     // Communication tasks are short (they only post), and a peer may be waiting for them.
     if (o.priority == 0) o.priority = 1;
+    // Its body only posts: the thread that releases it (the engine completing the previous
+    // message of a chain) runs it right away instead of waking a worker.
+    o.run_inline = true;
     std::weak_ptr<CommState> weak = self;
     Task t = r.spawn(std::move(o), [weak, op = std::move(op), data](TaskContext& ctx) mutable {
       std::shared_ptr<CommState> st = weak.lock();
@@ -330,7 +354,9 @@ void Comm::close() {
 }
 
 void Comm::detach_runtime() noexcept {
-  if (m_state) m_state->rt = nullptr;
+  if (!m_state) return;
+  std::lock_guard<std::mutex> lock(m_state->mutex);  // the watchdog reads it under the lock
+  m_state->rt = nullptr;
 }
 
 int Comm::rank() const noexcept { return m_state->comm.rank(); }

@@ -1,8 +1,8 @@
 # Runs an MPI job that must fail: exit status non-zero, output containing EXPECT, within
 # MAX_SECONDS (a hang is the bug this guards against).
-# cmake -DMPIEXEC=... -DNP=... "-DFLAGS=a;b" -DPROGRAM=... -DEXPECT=... -DMAX_SECONDS=... -P this
+# cmake -DMPIEXEC=... -DNP=... "-DFLAGS=a;b" -DPROGRAM=... [-DARGS=...] -DEXPECT=... -DMAX_SECONDS=... -P this
 string(TIMESTAMP start "%s")
-execute_process(COMMAND ${MPIEXEC} -n ${NP} ${FLAGS} ${PROGRAM}
+execute_process(COMMAND ${MPIEXEC} -n ${NP} ${FLAGS} ${PROGRAM} ${ARGS}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
                 TIMEOUT ${MAX_SECONDS})
 string(TIMESTAMP stop "%s")

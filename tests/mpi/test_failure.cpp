@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 int main(int argc, char** argv) {
   parla::mpi::Environment env(&argc, &argv);
@@ -21,6 +22,20 @@ int main(int argc, char** argv) {
     parla::DataBlock reply(rt, 1024, "reply");
     const int next = (me + 1) % comm.size();
     const int prev = (me + comm.size() - 1) % comm.size();
+    if (argc > 1 && std::string_view(argv[1]) == "--unconnected") {
+      // The failing task feeds nothing: no communication task is cancelled, and every rank
+      // blocks in finish() on a receive nobody sends. Only the failure watchdog (a failure
+      // no wait picked up within its grace period) can end the job.
+      if (me == last) {
+        rt.spawn({.name = "unconnected"}, [me]() -> void {
+          throw std::runtime_error("unconnected boom on rank " + std::to_string(me));
+        });
+      }
+      comm.recv(reply, prev, 0);
+      comm.finish();
+      std::printf("rank finished normally (this must not happen)\n");
+      return 0;
+    }
     // A ring in which every rank forwards what it receives, so every rank waits: the last
     // rank's producer fails, its send is cancelled, and nothing ever moves. The last rank's
     // own finish() would wait forever for its receive too: only the watchdog ends the job.

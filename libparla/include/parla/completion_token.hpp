@@ -25,6 +25,8 @@ class CompletionToken {
   /// Whether the token still has to be fulfilled.
   [[nodiscard]] bool pending() const noexcept { return static_cast<bool>(m_task); }
   /// The external event happened: the task completes (successfully, unless its body threw).
+  /// The calling thread may run successors spawned with SpawnOptions::run_inline (short
+  /// hand-off bodies) before it returns; do not call it from a CUDA host callback.
   void fulfill();
   /// The external event failed: the task fails with `error` (its dependents are cancelled).
   void fail(std::exception_ptr error);

@@ -1,7 +1,10 @@
 // Runtime: the node scheduler (workers, devices, spawning, waiting).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -102,6 +105,11 @@ class Runtime {
   [[nodiscard]] const RuntimeConfig& config() const noexcept;
   /// Counters and busy fractions (see RuntimeStats).
   [[nodiscard]] RuntimeStats stats() const;
+  /// The first task failure that no wait has reported (rethrown) yet and that happened at
+  /// least `grace` ago, as its TaskError message ("task 'T[3]' failed: ..."); empty when
+  /// there is none. The MPI layer's watchdog uses it to end a job whose failure nobody will
+  /// pick up (the other ranks would wait for this one forever).
+  [[nodiscard]] std::optional<std::string> unreported_failure(std::chrono::milliseconds grace) const;
 
   [[nodiscard]] detail::RuntimeImpl& impl() const noexcept { return *m_impl; }
 

@@ -38,6 +38,17 @@ struct SpawnOptions {
   int priority = 0;
   /// Display name for anonymous tasks (keyed tasks are named after their key).
   std::string name{};
+  /// The body only hands work off and returns at once (it posts a message, or enqueues work
+  /// and defers its completion): the thread that makes the task ready — a progress thread
+  /// fulfilling a completion token, or the spawner — runs it right there instead of queueing
+  /// it for a worker, saving a thread hand-off per message. Honoured for cpu tasks without
+  /// vcus or memory; never use it for a body that computes or blocks.
+  bool run_inline = false;
+  /// False: the task's accesses still move data and keep the copies coherent, but add no
+  /// inferred dependencies and are not recorded for later tasks — the caller orders it with
+  /// explicit `dependencies` (distributed arrays do, to keep interior updates independent of
+  /// ghost-cell writes inside the same block).
+  bool infer_dependencies = true;
 };
 
 }  // namespace parla

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -42,6 +43,8 @@ struct Failure : std::enable_shared_from_this<Failure> {
   std::exception_ptr error;
   /// Set once some wait rethrew it, so wait_all()/the destructor do not report it twice.
   std::atomic<bool> reported{false};
+  /// When the body failed (for watchdogs that end a job whose failure nobody picks up).
+  std::chrono::steady_clock::time_point when = std::chrono::steady_clock::now();
 };
 
 class TaskRecord {
@@ -115,6 +118,7 @@ class TaskRecord {
   std::int64_t m_vcus_units = 0;    // reserved on each device of m_device_mask
   std::size_t m_memory = 0;
   int m_priority = 0;
+  bool m_run_inline = false;        // SpawnOptions::run_inline (and a cpu task without resources)
 
   Edge m_inline_edges[2];
   std::unique_ptr<Edge[]> m_heap_edges;

@@ -40,6 +40,10 @@ struct CommConfig {
   /// otherwise wait forever for messages that never come. Unset (-1): PARLA_MPI_ABORT_ON_FAILURE
   /// (0 turns it off), else on.
   int abort_on_failure = -1;
+  /// Any other task of this rank that fails, and whose failure no wait of the program has
+  /// picked up (rethrown) within this many milliseconds, aborts the job the same way. -1:
+  /// PARLA_MPI_FAILURE_GRACE_MS, else 2000.
+  int failure_grace_ms = -1;
 };
 
 /// The task side of a communication: like SpawnOptions without placement or data accesses
