@@ -25,6 +25,24 @@ namespace parla::detail {
 
 namespace {
 
+// "{rank}" in a trace path becomes the process's rank as the launcher set it (mpiexec, srun),
+// so `PARLA_TRACE=trace.{rank}.json` gives every rank of a job its own file without this
+// layer knowing MPI. Outside a launcher it is 0.
+std::string expand_rank(std::string path) {
+  const std::string key = "{rank}";
+  std::size_t at = path.find(key);
+  if (at == std::string::npos) return path;
+  std::string rank = "0";
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {
+      rank = v;
+      break;
+    }
+  }
+  for (; at != std::string::npos; at = path.find(key, at + rank.size())) path.replace(at, key.size(), rank);
+  return path;
+}
+
 /// A body running on this thread (nested bodies run inside waits form a stack).
 struct ExecFrame {
   TaskRecord* task;
@@ -104,6 +122,7 @@ RuntimeConfig resolve_config(RuntimeConfig c) {
     c.sim_gpu_memory = static_cast<std::size_t>(env_int("PARLA_SIM_GPU_MEMORY", 16LL << 30, 1));
   }
   if (c.trace_path.empty()) c.trace_path = env_string("PARLA_TRACE");
+  c.trace_path = expand_rank(c.trace_path);
   if (c.deadlock_timeout <= 0) c.deadlock_timeout = env_double("PARLA_DEADLOCK_TIMEOUT", 60.0);
   if (env_string("PARLA_STATS") == "1") c.collect_stats = true;
   if (!c.infer_dependencies) {
