@@ -3,6 +3,10 @@
 
 namespace py = pybind11;
 
+namespace parla::python {
+void bind_kernels(py::module_& m);  // bind_kernels.cpp
+}
+
 #if PARLA_HAS_MPI
 namespace parla::python {
 void bind_mpi(py::module_& m);  // bind_mpi.cpp
@@ -23,6 +27,7 @@ PYBIND11_MODULE(_core, m) {
   parla::python::bind_runtime(m);
   parla::python::bind_utils(m);
   parla::python::bind_data(m);
+  parla::python::bind_kernels(m);
 #if PARLA_HAS_MPI
   parla::python::bind_mpi(m);
 #endif
