@@ -148,6 +148,9 @@ TaskHandle spawn_comm(TaskHandle* key, Fn&& fn) {
 
 }  // namespace
 
+/// The parla::mpi::Comm behind a parla._core.mpi.Comm (used by bind_dist_array.cpp).
+pm::Comm& comm_of(py::handle comm) { return comm.cast<const PyComm&>().comm(); }
+
 void bind_mpi(py::module_& parent) {
   py::module_ m = parent.def_submodule("mpi", "parla::mpi: communication tasks (use parla.mpi)");
   m.def("cuda_aware", &pm::cuda_aware_mpi,

@@ -9,7 +9,8 @@ void bind_kernels(py::module_& m);  // bind_kernels.cpp
 
 #if PARLA_HAS_MPI
 namespace parla::python {
-void bind_mpi(py::module_& m);  // bind_mpi.cpp
+void bind_mpi(py::module_& m);         // bind_mpi.cpp
+void bind_dist_array(py::module_& m);  // bind_dist_array.cpp
 }
 #endif
 
@@ -30,5 +31,6 @@ PYBIND11_MODULE(_core, m) {
   parla::python::bind_kernels(m);
 #if PARLA_HAS_MPI
   parla::python::bind_mpi(m);
+  parla::python::bind_dist_array(m);
 #endif
 }

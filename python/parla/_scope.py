@@ -90,6 +90,7 @@ class Parla:
         self.cuda = False
         self.default_placement: list[Any] = []
         self._used = False
+        self._at_exit: list[Any] = []
 
     def __enter__(self) -> Parla:
         if self._used:
@@ -130,8 +131,18 @@ class Parla:
             with _scopes_lock:
                 if self in _scopes:
                     _scopes.remove(self)
-            self.rt.close()
+            try:
+                for fn in reversed(self._at_exit):
+                    fn()
+            finally:
+                self._at_exit.clear()
+                self.rt.close()
         return False
+
+    def at_exit(self, fn: Any) -> None:
+        """Call `fn()` when the block ends, after every task is done and before the runtime
+        stops (last registered first): e.g. closing communicators made for this runtime."""
+        self._at_exit.append(fn)
 
     def handles_of(self, tasks: Any) -> list[Any]:
         """The core handles of tasks (for waiting or as dependencies) in this runtime."""
