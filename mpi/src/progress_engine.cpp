@@ -21,10 +21,11 @@ using Clock = std::chrono::steady_clock;
 // Adaptive polling. While requests complete the thread keeps polling (a reply usually
 // follows a request within microseconds). Once quiet, it spins `k_spin`, then yields the core
 // until `k_yield` — shared-memory transports move large messages inside MPI's progress
-// calls, so sleeping while a transfer is under way would stall it — then sleeps in growing
-// steps up to `k_max_backoff` (a submission wakes it at once).
+// calls, so sleeping while a transfer is under way would stall it (with 2 ms, a 16 MiB
+// ping-pong, 1-2 ms per message here, lost a quarter of its bandwidth) — then sleeps in
+// growing steps up to `k_max_backoff` (a submission wakes it at once).
 constexpr auto k_spin = std::chrono::microseconds(20);
-constexpr auto k_yield = std::chrono::microseconds(2000);
+constexpr auto k_yield = std::chrono::microseconds(20000);
 constexpr auto k_min_backoff = std::chrono::microseconds(20);
 constexpr auto k_max_backoff = std::chrono::microseconds(500);
 
