@@ -110,6 +110,11 @@ Box send_box(int ndim, const Idx3& ext, const std::vector<int>& ghosts, const st
 // Halo tasks are on every step's critical path (boundary updates wait for them): taken
 // before ordinary ready tasks of their device, like the communication tasks.
 constexpr int k_halo_priority = 1;
+// Pack, unpack and local copies of at most this many bytes are spawned run_inline: the
+// thread that releases one (the spawner when nothing is pending, a progress engine when its
+// receive completes) copies it at once instead of waking a worker — a few microseconds of
+// copying against a thread hand-off. Larger faces go to the owning device's workers.
+constexpr std::size_t k_inline_copy_bytes = std::size_t{64} << 10;
 
 StridedPtr at(std::byte* base, const Layout& lay, const Box& b) {
   return StridedPtr{base + lay.offset(b) * static_cast<std::int64_t>(lay.elem), lay.strides};
@@ -267,7 +272,9 @@ TaskSpace DistArrayState::exchange() {
     const Layout lay = layouts[q];
     const DataBlock block = parts[q].block;
     Task t = rt->spawn({.dependencies = deps, .placement = placements[q], .in = {block}, .out = {buffer},
-                        .priority = k_halo_priority, .name = task_name, .infer_dependencies = false},
+                        .priority = k_halo_priority, .name = task_name,
+                        .run_inline = static_cast<std::size_t>(b.size()) * esz <= k_inline_copy_bytes,
+                        .infer_dependencies = false},
                        [lay, block, buffer, b, esz](TaskContext& ctx) {
                          copy_box(ctx, StridedPtr{static_cast<std::byte*>(ctx.data(buffer)), dense_strides(b)},
                                   at(static_cast<std::byte*>(ctx.data(block)), lay, b), extents(b), esz);
@@ -284,7 +291,9 @@ TaskSpace DistArrayState::exchange() {
     const Layout lay = layouts[p];
     const DataBlock block = parts[p].block;
     Task t = rt->spawn({.key = key, .dependencies = deps, .placement = placements[p], .in = {buffer},
-                        .inout = {block}, .priority = k_halo_priority, .infer_dependencies = false},
+                        .inout = {block}, .priority = k_halo_priority,
+                        .run_inline = static_cast<std::size_t>(b.size()) * esz <= k_inline_copy_bytes,
+                        .infer_dependencies = false},
                        [lay, block, buffer, b, esz](TaskContext& ctx) {
                          copy_box(ctx, at(static_cast<std::byte*>(ctx.data(block)), lay, b),
                                   StridedPtr{static_cast<std::byte*>(ctx.data(buffer)), dense_strides(b)}, extents(b), esz);
@@ -293,12 +302,11 @@ TaskSpace DistArrayState::exchange() {
     return t;
   };
 
-  // 1. Halos within the rank first (their copies start on the workers while the messages
-  // are posted), 2. then the receives (posted before the peers' data arrives).
-  for (std::size_t k = 0; k < 2 * plan->m_recvs.size(); ++k) {
-    const std::size_t i = k % plan->m_recvs.size();
+  // The receives of one kind (remote, or within the rank).
+  auto spawn_recvs = [&](bool remote) {
+  for (std::size_t i = 0; i < plan->m_recvs.size(); ++i) {
     const HaloRecv& r = plan->m_recvs[i];
-    if ((r.route == HaloRoute::remote) != (k >= plan->m_recvs.size())) continue;
+    if ((r.route == HaloRoute::remote) != remote) continue;
     RecvExec& x = recv_exec[i];
     const auto p = static_cast<std::size_t>(r.partition);
     const TaskRef key = ts[{static_cast<std::int64_t>(p), static_cast<std::int64_t>(dir_index(r.direction))}];
@@ -321,6 +329,9 @@ TaskSpace DistArrayState::exchange() {
         so.inout.push_back(db);
         so.priority = k_halo_priority;
         so.infer_dependencies = false;
+        std::size_t group_bytes = 0;
+        for (int g : x.group) group_bytes += static_cast<std::size_t>(plan->m_recvs[static_cast<std::size_t>(g)].recv_box.size()) * esz;
+        so.run_inline = group_bytes <= k_inline_copy_bytes;
         Task t = rt->spawn(std::move(so), [dl, sl, db, sb, esz, group = &x.group, recvs = &plan->m_recvs](TaskContext& ctx) {
           // The plan outlives its tasks (the array's state waits for them).
           auto* d = static_cast<std::byte*>(ctx.data(db));
@@ -360,7 +371,9 @@ TaskSpace DistArrayState::exchange() {
       }
     }
   }
-  // 3. Sends to other ranks.
+  };
+  // Sends to other ranks.
+  auto spawn_sends = [&] {
   for (std::size_t i = 0; i < plan->m_sends.size(); ++i) {
     const HaloSend& s = plan->m_sends[i];
     SendExec& x = send_exec[i];
@@ -378,6 +391,13 @@ TaskSpace DistArrayState::exchange() {
       x.last_use = comm->send(s.buffer, s.peer_rank, s.tag, {.dependencies = {pack}});
     }
   }
+  };
+  // Messages first: the receives (posted before the peers' data arrives), then the sends, so
+  // the peers' exchanges can proceed; the copies within the rank last (small ones run inline
+  // on this thread, and must not delay the messages).
+  spawn_recvs(true);
+  spawn_sends();
+  spawn_recvs(false);
   uses.commit();
   ++plan->m_executions;
   return ts;
