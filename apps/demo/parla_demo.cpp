@@ -192,17 +192,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  parla::mpi::Environment env(&argc, &argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    // One rank failing must end the job with its message, not leave the others waiting.
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    std::fprintf(stderr, "[rank %d] parla_demo failed: %s\n", rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return parla::mpi::run_main(argc, argv, "parla_demo", run); }

@@ -99,21 +99,11 @@ int run(int argc, char** argv) {
   int size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  taskbench::Options options;
-  try {
-    options = taskbench::parse(argc, argv, /*parla=*/false, rank == 0);
-  } catch (const std::exception& e) {
-    if (rank == 0) std::fprintf(stderr, "mpi_taskbench: %s\n", e.what());
-    return 2;
-  }
+  const std::optional<taskbench::Options> parsed =
+      taskbench::parse_for_job(argc, argv, /*parla=*/false, "mpi_taskbench", rank, size);
+  if (!parsed) return 2;
+  const taskbench::Options& options = *parsed;
   const Graph& g = options.graph;
-  if (g.width < size) {
-    if (rank == 0) {
-      std::fprintf(stderr, "mpi_taskbench: --width %ld is less than the %d ranks; every rank "
-                           "needs at least one column\n", g.width, size);
-    }
-    return 2;
-  }
   if (rank == 0) {
     std::fprintf(stderr, "mpi_taskbench: %d rank(s), width %ld, %s\n", size, g.width,
                  options.metg ? "METG sweep" : "one run per graph");

@@ -178,21 +178,11 @@ int run(int argc, char** argv) {
   int size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  taskbench::Options options;
-  try {
-    options = taskbench::parse(argc, argv, /*parla=*/true, rank == 0);
-  } catch (const std::exception& e) {
-    if (rank == 0) std::fprintf(stderr, "parla_taskbench: %s\n", e.what());
-    return 2;
-  }
+  const std::optional<taskbench::Options> parsed =
+      taskbench::parse_for_job(argc, argv, /*parla=*/true, "parla_taskbench", rank, size);
+  if (!parsed) return 2;
+  const taskbench::Options& options = *parsed;
   const Graph& g = options.graph;
-  if (g.width < size) {
-    if (rank == 0) {
-      std::fprintf(stderr, "parla_taskbench: --width %ld is less than the %d ranks; every rank "
-                           "needs at least one column\n", g.width, size);
-    }
-    return 2;
-  }
   parla::Runtime rt(parla::RuntimeConfig{.num_workers = options.workers});
   const int workers = rt.num_workers();
   int code = 1;
@@ -218,16 +208,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  parla::mpi::Environment env(&argc, &argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    std::fprintf(stderr, "[rank %d] parla_taskbench failed: %s\n", rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return parla::mpi::run_main(argc, argv, "parla_taskbench", run); }

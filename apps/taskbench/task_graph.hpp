@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -544,6 +545,27 @@ inline Options parse(int argc, char** argv, bool parla, bool print_help) {
   if (o.graphs.empty()) throw std::invalid_argument("--type and --kernel need at least one name");
   o.graph = o.graphs.front();
   return o;
+}
+
+/// The command line of `program` on `size` ranks: the options, or nothing after printing
+/// why they cannot run (on rank 0) — then exit with status 2.
+inline std::optional<Options> parse_for_job(int argc, char** argv, bool parla, const char* program,
+                                            int rank, int size) {
+  Options options;
+  try {
+    options = parse(argc, argv, parla, rank == 0);
+  } catch (const std::exception& e) {
+    if (rank == 0) std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return std::nullopt;
+  }
+  if (options.graph.width < size) {
+    if (rank == 0) {
+      std::fprintf(stderr, "%s: --width %ld is less than the %d ranks; every rank needs at least "
+                           "one column\n", program, options.graph.width, size);
+    }
+    return std::nullopt;
+  }
+  return options;
 }
 
 // ---- results -----------------------------------------------------------------------------

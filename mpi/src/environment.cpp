@@ -1,5 +1,7 @@
 #include "parla/mpi/environment.hpp"
 
+#include <cstdio>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -59,6 +61,20 @@ void require_thread_level(ThreadUse use) {
         ". Initialise MPI with MPI_Init_thread(..., " + thread_level_name(needed) +
         ", ...) (mpi4py: leave mpi4py.rc.thread_level at its default 'multiple').");
   }
+}
+
+int run_main(int argc, char** argv, const char* program, int (*body)(int, char**)) {
+  Environment env(&argc, &argv);
+  try {
+    return body(argc, argv);
+  } catch (const std::exception& e) {
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    std::fprintf(stderr, "[rank %d] %s failed: %s\n", rank, program, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  return 1;
 }
 
 }  // namespace parla::mpi

@@ -30,6 +30,14 @@ class Environment {
   int m_provided = MPI_THREAD_SINGLE;
 };
 
+/// The `main` of a program on the runtime: sets up MPI (an Environment), runs `body` and
+/// returns its exit code. An exception escaping `body` on any rank is printed as
+/// "[rank r] <program> failed: <what>" and aborts the whole job: the other ranks would
+/// otherwise wait for this one forever.
+///
+///     int main(int argc, char** argv) { return parla::mpi::run_main(argc, argv, "heat", run); }
+int run_main(int argc, char** argv, const char* program, int (*body)(int, char**));
+
 /// Throws std::runtime_error explaining what to change when MPI is not initialised or its
 /// thread level is too low for `use` (SERIALIZED for between_phases, MULTIPLE for concurrent).
 void require_thread_level(ThreadUse use);
