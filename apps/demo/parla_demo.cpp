@@ -17,6 +17,8 @@
 #include <numbers>
 #include <parla/mpi/mpi.hpp>
 #include <parla/parla.hpp>
+
+#include "../common/parse_int.hpp"
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -49,15 +51,7 @@ void usage(const char* program) {
                program);
 }
 
-std::int64_t parse_int(std::string_view flag, const char* text, std::int64_t min) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || value < min) {
-    throw std::invalid_argument(std::string(flag) + " expects an integer >= " +
-                                std::to_string(min) + ", got '" + text + "'");
-  }
-  return value;
-}
+using parla_apps::parse_int;
 
 Options parse(int argc, char** argv) {
   Options options;

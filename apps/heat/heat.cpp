@@ -32,6 +32,8 @@
 #include <parla/mpi/mpi.hpp>
 #include <parla/parla.hpp>
 
+#include "../common/parse_int.hpp"
+
 namespace {
 
 using parla::mpi::Boundary;
@@ -88,15 +90,7 @@ void usage(const char* program) {
                program);
 }
 
-std::int64_t parse_int(std::string_view flag, const char* text, std::int64_t min) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || value < min) {
-    throw std::invalid_argument(std::string(flag) + " expects an integer >= " +
-                                std::to_string(min) + ", got '" + text + "'");
-  }
-  return value;
-}
+using parla_apps::parse_int;
 
 /// `cpu` (0 GPUs), `gpu:N` or `N` (N GPUs).
 int parse_devices(const char* text) {

@@ -31,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include "../common/parse_int.hpp"
+
 namespace taskbench {
 
 /// Seconds since an arbitrary point (steady clock).
@@ -457,15 +459,7 @@ auto lookup(const Table& table, const std::string& name, const char* what) {
   throw std::invalid_argument(std::string(what) + " '" + name + "' (known: " + known + ")");
 }
 
-inline long parse_long(std::string_view flag, const char* text, long min) {
-  char* end = nullptr;
-  const long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < min) {
-    throw std::invalid_argument(std::string(flag) + " expects an integer >= " +
-                                std::to_string(min) + ", got '" + text + "'");
-  }
-  return value;
-}
+using parla_apps::parse_int;
 
 /// Parses the command line; --help prints the usage and exits 0.
 inline Options parse(int argc, char** argv, bool parla, bool print_help) {
@@ -497,28 +491,28 @@ inline Options parse(int argc, char** argv, bool parla, bool print_help) {
     } else if (arg == "--kernel") {
       kernels = value;
     } else if (arg == "--width") {
-      o.graph.width = parse_long(arg, value, 1);
+      o.graph.width = parse_int(arg, value, 1);
     } else if (arg == "--steps") {
-      o.graph.steps = parse_long(arg, value, 1);
+      o.graph.steps = parse_int(arg, value, 1);
     } else if (arg == "--radix") {
-      o.graph.radix = parse_long(arg, value, 0);
+      o.graph.radix = parse_int(arg, value, 0);
     } else if (arg == "--iterations") {
-      o.graph.iterations = parse_long(arg, value, 0);
+      o.graph.iterations = parse_int(arg, value, 0);
     } else if (arg == "--output") {
-      o.graph.output_bytes = static_cast<std::size_t>(parse_long(arg, value, 16));
+      o.graph.output_bytes = static_cast<std::size_t>(parse_int(arg, value, 16));
       if (o.graph.output_bytes % 16 != 0) {
         throw std::invalid_argument("--output must be a multiple of 16 bytes");
       }
     } else if (arg == "--scratch") {
-      o.graph.scratch_bytes = static_cast<std::size_t>(parse_long(arg, value, 16));
+      o.graph.scratch_bytes = static_cast<std::size_t>(parse_int(arg, value, 16));
     } else if (arg == "--deps" && parla) {
       const std::string_view v = value;
       if (v != "keys" && v != "handles") throw std::invalid_argument("--deps expects keys or handles");
       o.task_handles = v == "handles";
     } else if (arg == "--workers" && parla) {
-      o.workers = static_cast<int>(parse_long(arg, value, 1));
+      o.workers = static_cast<int>(parse_int(arg, value, 1));
     } else if (arg == "--max-iterations") {
-      o.metg_max_iterations = parse_long(arg, value, 1);
+      o.metg_max_iterations = parse_int(arg, value, 1);
     } else if (arg == "--target-seconds") {
       o.metg_target_seconds = std::atof(value);
       if (!(o.metg_target_seconds > 0)) throw std::invalid_argument("--target-seconds must be > 0");
@@ -527,9 +521,9 @@ inline Options parse(int argc, char** argv, bool parla, bool print_help) {
       if (v != "sweep" && v != "kernel") throw std::invalid_argument("--peak expects sweep or kernel");
       o.metg_kernel_peak = v == "kernel";
     } else if (arg == "--repeats") {
-      o.metg_repeats = static_cast<int>(parse_long(arg, value, 1));
+      o.metg_repeats = static_cast<int>(parse_int(arg, value, 1));
     } else if (arg == "--cores") {
-      o.cores = static_cast<int>(parse_long(arg, value, 1));
+      o.cores = static_cast<int>(parse_int(arg, value, 1));
     } else {
       throw std::invalid_argument("unknown argument '" + std::string(arg) + "' (see --help)");
     }
