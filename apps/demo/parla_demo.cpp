@@ -18,7 +18,7 @@
 #include <parla/mpi/mpi.hpp>
 #include <parla/parla.hpp>
 
-#include "../common/parse_int.hpp"
+#include "../shared/parse_int.hpp"
 #include <stdexcept>
 #include <string>
 #include <string_view>

@@ -32,7 +32,7 @@
 #include <parla/mpi/mpi.hpp>
 #include <parla/parla.hpp>
 
-#include "../common/parse_int.hpp"
+#include "../shared/parse_int.hpp"
 
 namespace {
 

@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "../common/parse_int.hpp"
+#include "../shared/parse_int.hpp"
 
 namespace taskbench {
 
