@@ -21,22 +21,26 @@ import threading
 import warnings
 from typing import Any
 
+from ._core import loaded_objects_generation
+
 __all__ = ["library_context"]
 
 _lock = threading.Lock()
 _controller: Any = None  # a ThreadpoolController, False when threadpoolctl is missing
-_modules_seen = -1  # len(sys.modules) when _controller was built
+_libraries_seen: tuple[int, int] = (-1, -1)  # (modules, loaded objects) when it was built
 _active: list[int] = []  # BLAS limits of the running context tasks
 _blas_original: Any = None  # [(lib controller, threads)] from before the first context task
 _blas_now = 0  # the BLAS limit in force, 0 when none
 
 
 def _get_controller() -> Any:
-    """The cached controller, rebuilt when new modules (maybe new libraries) were imported."""
-    global _controller, _modules_seen
+    """The cached controller, rebuilt when libraries may have come or gone: a module was
+    imported, or a shared object was loaded some other way (ctypes.CDLL, dlopen)."""
+    global _controller, _libraries_seen
     if _controller is False:
         return None
-    if _controller is None or _modules_seen != len(sys.modules):
+    seen = (len(sys.modules), loaded_objects_generation())
+    if _controller is None or _libraries_seen != seen:
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
@@ -48,8 +52,9 @@ def _get_controller() -> Any:
             )
             _controller = False
             return None
-        _modules_seen = len(sys.modules)
         _controller = ThreadpoolController()
+        # After building it: threadpoolctl's own imports count as changes.
+        _libraries_seen = (len(sys.modules), loaded_objects_generation())
     return _controller
 
 

@@ -106,3 +106,47 @@ def test_missing_threadpoolctl_is_reported_once(monkeypatch):
             seen_in_task(vcus=1.0)
     assert len([w for w in record if "threadpoolctl" in str(w.message)]) == 1
     monkeypatch.setattr("parla._contexts._controller", None)
+
+
+OPENMP_OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0"
+
+
+@pytest.mark.skipif(
+    not os.path.exists(OPENMP_OPENBLAS),
+    reason="needs libopenblas0-openmp (scripts/build installs it)",
+)
+def test_a_blas_loaded_with_ctypes_later_is_limited_too():
+    def first_seen_threads():
+        with Parla(2):
+            t = seen_in_task(vcus=0.5)  # the contexts scan the loaded libraries here
+        return t.result[2]
+
+    assert first_seen_threads() == [share(0.5)] * len(blas_threads())
+    # Loaded without importing a module: only the loader knows it arrived.
+    ctypes.CDLL(OPENMP_OPENBLAS)
+
+    def openmp_openblas_threads():
+        # What its dgemm will use: with the OpenMP threading layer that is the calling thread's
+        # omp_get_max_threads() (openblas_get_num_threads() is stale before OpenBLAS 0.3.34).
+        (n,) = [
+            i["num_threads"]
+            for i in threadpoolctl.threadpool_info()
+            if "openblas-openmp" in i["filepath"]
+        ]
+        return n
+
+    outside = openmp_openblas_threads()
+    if outside == share(0.5):
+        pytest.skip(
+            f"OpenMP defaults to {outside} thread(s) here: a limit to {share(0.5)} would not show"
+        )
+    with Parla(2):
+
+        @spawn(vcus=0.5)
+        def t():
+            return openmp_openblas_threads(), blas_threads()
+
+    inside, all_blas = t.result
+    assert inside == share(0.5)
+    assert all_blas == [share(0.5)] * len(all_blas)
+    assert openmp_openblas_threads() == outside  # restored
