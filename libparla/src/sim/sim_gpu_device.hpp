@@ -8,30 +8,40 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <parla/device.hpp>
 #include <thread>
 #include <vector>
-
-#include <parla/device.hpp>
 
 #include "device_backend.hpp"
 
 namespace parla::detail {
 
-/// An event of a simulated stream: fired by the stream's helper thread.
+class SimStream;
+
+/// An event of a simulated stream: fired by the thread executing that stream. Streams that
+/// reach a wait on it before it fires park on it (no thread blocks); firing resumes them.
 class SimEvent final : public Event {
  public:
   SimEvent() = default;
   [[nodiscard]] bool query() override { return m_fired.load(std::memory_order_acquire); }
   void synchronize() override;
   void fire();
+  /// Registers `s` to be resumed when the event fires; false when it has fired already.
+  bool park(SimStream* s);
 
  private:
   std::atomic<bool> m_fired{false};
   std::mutex m_mutex;
   std::condition_variable m_cv;
+  int m_blocked = 0;                 // threads in synchronize() (guarded by m_mutex)
+  std::vector<SimStream*> m_parked;  // streams waiting on this event (guarded by m_mutex)
 };
 
-/// An ordered queue executed by one helper thread (which may block: it is the "GPU").
+/// An ordered queue executed by its helper thread (which may block: it is the "GPU"). A wait
+/// on an unfired event parks the stream instead of blocking the helper; the thread that fires
+/// the event then runs the stream's short items that follow (records, completions) itself and
+/// wakes the helper only for real work (copies, kernels), so a copy engine feeding a compute
+/// stream costs no wake-up per copy. At most one thread executes a stream at a time.
 class SimStream final : public BackendStream {
  public:
   /// `copy_gbps` > 0 makes copies take at least bytes / bandwidth.
@@ -50,8 +60,12 @@ class SimStream final : public BackendStream {
   [[nodiscard]] const std::string& label() const noexcept override { return m_label; }
   void copy_labeled(void* dst, const void* src, std::size_t bytes, std::string label) override;
   void enqueue_completion(std::function<void(std::exception_ptr)> done) override;
-  [[nodiscard]] const std::vector<StreamTraceEvent>& trace() const noexcept override { return m_trace; }
+  [[nodiscard]] const std::vector<StreamTraceEvent>& trace() const noexcept override {
+    return m_trace;
+  }
   void stop() noexcept;
+  /// The event this stream parked on fired (called by the firing thread, no lock held).
+  void resume();
 
  private:
   struct Item {
@@ -68,6 +82,10 @@ class SimStream final : public BackendStream {
   void push(Item item);
   void run();
   void run_item(Item& item);
+  /// Runs the front items while they are short, with m_running held; `lock` holds m_mutex.
+  void drain_short(std::unique_lock<std::mutex>& lock);
+  /// Executes a popped wait item: parks (true) when its event has not fired. Lock not held.
+  bool park_on(Item& item);
 
   const Device* m_device;
   std::string m_label;
@@ -77,9 +95,12 @@ class SimStream final : public BackendStream {
   std::condition_variable m_cv;
   std::deque<Item> m_queue;
   bool m_stop = false;
-  bool m_sleeping = false;     // the helper waits on m_cv (guarded by m_mutex)
-  std::exception_ptr m_error;  // helper thread only
-  std::vector<StreamTraceEvent> m_trace;  // helper thread only; read after stop()
+  bool m_sleeping = false;                // the helper waits on m_cv (guarded by m_mutex)
+  bool m_running = false;                 // a thread is executing an item (guarded by m_mutex)
+  bool m_parked = false;                  // waiting for m_parked_on to fire (guarded by m_mutex)
+  std::shared_ptr<Event> m_parked_on;     // kept alive while parked (guarded by m_mutex)
+  std::exception_ptr m_error;             // the executing thread only (m_running)
+  std::vector<StreamTraceEvent> m_trace;  // the executing thread only; read after stop()
   std::thread m_thread;
 };
 
