@@ -15,17 +15,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <parla/parla.hpp>
 #include <string>
 #include <vector>
+
+#include <parla/parla.hpp>
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -40,13 +39,12 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(
-      stderr,
-      "%s%s"
-      "usage: bench_data [--sizes 65536,1048576,...] [--reps R] [--batch-mib M] [--workers W]\n"
-      "  devices: PARLA_SIM_GPUS=N simulates N GPUs (default 2 when no CUDA device is seen);\n"
-      "  PARLA_SIM_COPY_GBPS=B gives simulated copy engines a bandwidth (default unlimited)\n",
-      why.empty() ? "" : "bench_data: ", why.empty() ? "" : (why + "\n").c_str());
+  std::fprintf(stderr,
+               "%s%s"
+               "usage: bench_data [--sizes 65536,1048576,...] [--reps R] [--batch-mib M] [--workers W]\n"
+               "  devices: PARLA_SIM_GPUS=N simulates N GPUs (default 2 when no CUDA device is seen);\n"
+               "  PARLA_SIM_COPY_GBPS=B gives simulated copy engines a bandwidth (default unlimited)\n",
+               why.empty() ? "" : "bench_data: ", why.empty() ? "" : (why + "\n").c_str());
   std::exit(why.empty() ? 0 : 2);
 }
 
@@ -55,8 +53,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        usage(a + " needs a value");
+      if (i + 1 >= argc) usage(a + " needs a value");
       return argv[++i];
     };
     if (a == "--sizes") {
@@ -107,8 +104,7 @@ Result measure(parla::Runtime& rt, std::size_t size, int count, int src_dev, int
     for (int k = 0; k < count; ++k) {
       DataBlock b = blocks[static_cast<std::size_t>(k)];
       void** slot = &src_ptrs[static_cast<std::size_t>(k)];
-      rt.spawn({.placement = place(src_dev), .out = {b}},
-               [b, slot](parla::TaskContext& ctx) { *slot = ctx.data(b); });
+      rt.spawn({.placement = place(src_dev), .out = {b}}, [b, slot](parla::TaskContext& ctx) { *slot = ctx.data(b); });
     }
     rt.wait_all();
   };
@@ -136,11 +132,9 @@ Result measure(parla::Runtime& rt, std::size_t size, int count, int src_dev, int
     parla::SpawnOptions o;
     o.placement = parla::gpu(dev);
     if (dst_dev >= 0) {
-      for (auto& d : raw_dst)
-        o.inout.push_back(d);  // already on the device after warm-up
+      for (auto& d : raw_dst) o.inout.push_back(d);  // already on the device after warm-up
     } else {
-      for (auto& b : blocks)
-        o.in.push_back(b);  // valid there: no copy
+      for (auto& b : blocks) o.in.push_back(b);  // valid there: no copy
     }
     const auto t0 = Clock::now();
     rt.spawn(std::move(o), [&](parla::TaskContext& ctx) {
@@ -186,8 +180,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> devices;
-  for (const auto* d : rt.devices())
-    devices.push_back(d->name() + ":" + d->backend());
+  for (const auto* d : rt.devices()) devices.push_back(d->name() + ":" + d->backend());
 
   const auto t_start = Clock::now();
   struct Dir {
@@ -196,8 +189,7 @@ int main(int argc, char** argv) {
     int dst;
   };
   std::vector<Dir> dirs{{"h2d", -1, 0}, {"d2h", 0, -1}};
-  if (rt.num_gpus() >= 2)
-    dirs.push_back({"d2d", 0, 1});
+  if (rt.num_gpus() >= 2) dirs.push_back({"d2d", 0, 1});
   std::map<std::string, std::map<std::size_t, Result>> results;
   bool copies_ok = true;
   for (const Dir& d : dirs) {
@@ -205,13 +197,11 @@ int main(int argc, char** argv) {
       const int count = static_cast<int>(std::clamp<std::size_t>(o.batch_bytes / size, 4, 64));
       std::uint64_t copies = 0;
       const Result r = measure(rt, size, count, d.src, d.dst, o.reps, copies);
-      const bool ok =
-          copies == static_cast<std::uint64_t>(count) * static_cast<std::uint64_t>(o.reps);
+      const bool ok = copies == static_cast<std::uint64_t>(count) * static_cast<std::uint64_t>(o.reps);
       copies_ok = copies_ok && ok;
       results[d.name][size] = r;
-      std::fprintf(stderr, "%s %9zu B x %2d: runtime %7.2f GB/s, raw %7.2f GB/s, ratio %.3f%s\n",
-                   d.name, size, count, r.runtime_gbps, r.raw_gbps, r.runtime_gbps / r.raw_gbps,
-                   ok ? "" : " (copy count wrong)");
+      std::fprintf(stderr, "%s %9zu B x %2d: runtime %7.2f GB/s, raw %7.2f GB/s, ratio %.3f%s\n", d.name, size,
+                   count, r.runtime_gbps, r.raw_gbps, r.runtime_gbps / r.raw_gbps, ok ? "" : " (copy count wrong)");
     }
   }
   const double seconds = seconds_since(t_start);
@@ -233,11 +223,10 @@ int main(int argc, char** argv) {
     bool first = true;
     for (const auto& [size, r] : it->second) {
       const double q = r.runtime_gbps / r.raw_gbps;
-      if (size >= (1 << 20))
-        worst = worst < 0 ? q : std::min(worst, q);
+      if (size >= (1 << 20)) worst = worst < 0 ? q : std::min(worst, q);
       char buf[160];
-      std::snprintf(buf, sizeof buf, "%s\"%zu\": {\"runtime\": %.3f, \"raw\": %.3f}",
-                    first ? "" : ", ", size, r.runtime_gbps, r.raw_gbps);
+      std::snprintf(buf, sizeof buf, "%s\"%zu\": {\"runtime\": %.3f, \"raw\": %.3f}", first ? "" : ", ", size,
+                    r.runtime_gbps, r.raw_gbps);
       gbps += buf;
       first = false;
     }
@@ -249,22 +238,16 @@ int main(int argc, char** argv) {
   ratio += "}";
   gbps += "}";
   std::string devs = "[";
-  for (std::size_t i = 0; i < devices.size(); ++i)
-    devs += (i ? ", \"" : "\"") + devices[i] + "\"";
+  for (std::size_t i = 0; i < devices.size(); ++i) devs += (i ? ", \"" : "\"") + devices[i] + "\"";
   devs += "]";
   std::string sizes = "[";
-  for (std::size_t i = 0; i < o.sizes.size(); ++i)
-    sizes += (i ? ", " : "") + std::to_string(o.sizes[i]);
+  for (std::size_t i = 0; i < o.sizes.size(); ++i) sizes += (i ? ", " : "") + std::to_string(o.sizes[i]);
   sizes += "]";
   std::printf(
-      "{\"app\": \"bench_data\", \"ranks\": 1, \"workers\": %d, \"devices\": %s, \"params\": "
-      "{\"sizes\": %s, "
-      "\"reps\": %d, \"batch_bytes\": %zu, \"sim_copy_gbps\": %.3f}, \"seconds\": %.3f, "
-      "\"metrics\": {\"ratio\": %s, "
-      "\"gbps\": %s, \"goal\": {\"ratio_min\": 0.9}}, \"check\": {\"ok\": %s, \"copies_counted\": "
-      "%s}}\n",
-      o.workers, devs.c_str(), sizes.c_str(), o.reps, o.batch_bytes, rt.config().sim_copy_gbps,
-      seconds, ratio.c_str(), gbps.c_str(), copies_ok ? "true" : "false",
-      copies_ok ? "true" : "false");
+      "{\"app\": \"bench_data\", \"ranks\": 1, \"workers\": %d, \"devices\": %s, \"params\": {\"sizes\": %s, "
+      "\"reps\": %d, \"batch_bytes\": %zu, \"sim_copy_gbps\": %.3f}, \"seconds\": %.3f, \"metrics\": {\"ratio\": %s, "
+      "\"gbps\": %s, \"goal\": {\"ratio_min\": 0.9}}, \"check\": {\"ok\": %s, \"copies_counted\": %s}}\n",
+      o.workers, devs.c_str(), sizes.c_str(), o.reps, o.batch_bytes, rt.config().sim_copy_gbps, seconds,
+      ratio.c_str(), gbps.c_str(), copies_ok ? "true" : "false", copies_ok ? "true" : "false");
   return copies_ok ? 0 : 1;
 }

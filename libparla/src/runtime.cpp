@@ -19,56 +19,36 @@ void Runtime::wait(const Dep& what) {
   std::vector<detail::Ref<detail::TaskRecord>> records;
   const auto& v = what.value();
   if (const Task* t = std::get_if<Task>(&v)) {
-    if (!t->valid())
-      throw Error("wait() on an empty Task handle");
+    if (!t->valid()) throw Error("wait() on an empty Task handle");
     records.push_back(detail::Ref<detail::TaskRecord>::share(t->record()));
   } else if (const TaskRef* r = std::get_if<TaskRef>(&v)) {
-    if (!r->valid())
-      throw Error("wait() on an empty TaskRef");
+    if (!r->valid()) throw Error("wait() on an empty TaskRef");
     records.push_back(r->space()->get_or_create(r->key()));
   } else if (const TaskSlice* s = std::get_if<TaskSlice>(&v)) {
-    for (const auto& k : s->keys())
-      records.push_back(s->space()->get_or_create(k));
+    for (const auto& k : s->keys()) records.push_back(s->space()->get_or_create(k));
   }
   m_impl->wait_records(std::move(records));
 }
 
 void Runtime::wait(const TaskSpace& space) {
   std::vector<detail::Ref<detail::TaskRecord>> records;
-  for (auto& [key, rec] : space.state()->snapshot())
-    records.push_back(std::move(rec));
+  for (auto& [key, rec] : space.state()->snapshot()) records.push_back(std::move(rec));
   m_impl->wait_records(std::move(records));
 }
 
-void Runtime::wait_all() {
-  m_impl->wait_all();
-}
+void Runtime::wait_all() { m_impl->wait_all(); }
 
-const std::vector<const Device*>& Runtime::devices() const noexcept {
-  return m_impl->devices();
-}
-int Runtime::num_gpus() const noexcept {
-  return m_impl->num_gpus();
-}
-int Runtime::num_workers() const noexcept {
-  return m_impl->config().num_workers;
-}
-const RuntimeConfig& Runtime::config() const noexcept {
-  return m_impl->config();
-}
-RuntimeStats Runtime::stats() const {
-  return m_impl->stats();
-}
+const std::vector<const Device*>& Runtime::devices() const noexcept { return m_impl->devices(); }
+int Runtime::num_gpus() const noexcept { return m_impl->num_gpus(); }
+int Runtime::num_workers() const noexcept { return m_impl->config().num_workers; }
+const RuntimeConfig& Runtime::config() const noexcept { return m_impl->config(); }
+RuntimeStats Runtime::stats() const { return m_impl->stats(); }
 std::optional<std::string> Runtime::unreported_failure(std::chrono::milliseconds grace) const {
   return m_impl->unreported_failure(grace);
 }
 
-void Runtime::add_wait_poller(WaitPoller* poller) {
-  m_impl->add_wait_poller(poller);
-}
+void Runtime::add_wait_poller(WaitPoller* poller) { m_impl->add_wait_poller(poller); }
 
-void Runtime::remove_wait_poller(WaitPoller* poller) {
-  m_impl->remove_wait_poller(poller);
-}
+void Runtime::remove_wait_poller(WaitPoller* poller) { m_impl->remove_wait_poller(poller); }
 
 }  // namespace parla

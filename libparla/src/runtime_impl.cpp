@@ -6,11 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
+#include <unordered_set>
+
 #include <parla/error.hpp>
 #include <parla/runtime.hpp>
 #include <parla/task_context.hpp>
-#include <sstream>
-#include <unordered_set>
 
 #include "block_state.hpp"
 #include "cpu_device.hpp"
@@ -30,8 +31,7 @@ namespace {
 std::string expand_rank(std::string path) {
   const std::string key = "{rank}";
   std::size_t at = path.find(key);
-  if (at == std::string::npos)
-    return path;
+  if (at == std::string::npos) return path;
   std::string rank = "0";
   for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
     if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {
@@ -39,8 +39,7 @@ std::string expand_rank(std::string path) {
       break;
     }
   }
-  for (; at != std::string::npos; at = path.find(key, at + rank.size()))
-    path.replace(at, key.size(), rank);
+  for (; at != std::string::npos; at = path.find(key, at + rank.size())) path.replace(at, key.size(), rank);
   return path;
 }
 
@@ -95,21 +94,19 @@ std::string env_string(const char* name) {
 
 long long env_int(const char* name, long long fallback, long long min_value) {
   const std::string v = env_string(name);
-  if (v.empty())
-    return fallback;
+  if (v.empty()) return fallback;
   char* end = nullptr;
   const long long x = std::strtoll(v.c_str(), &end, 10);
   if (end == v.c_str() || *end != '\0' || x < min_value) {
-    throw Error(std::string(name) + "='" + v + "' is not an integer >= " +
-                std::to_string(min_value) + "; unset it or give a valid value");
+    throw Error(std::string(name) + "='" + v + "' is not an integer >= " + std::to_string(min_value) +
+                "; unset it or give a valid value");
   }
   return x;
 }
 
 double env_double(const char* name, double fallback) {
   const std::string v = env_string(name);
-  if (v.empty())
-    return fallback;
+  if (v.empty()) return fallback;
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
   if (end == v.c_str() || *end != '\0' || !(x > 0)) {
@@ -123,27 +120,21 @@ RuntimeConfig resolve_config(RuntimeConfig c) {
     const unsigned hw = std::thread::hardware_concurrency();
     c.num_workers = static_cast<int>(env_int("PARLA_NUM_WORKERS", hw == 0 ? 1 : hw, 1));
   }
-  if (c.sim_gpus < 0)
-    c.sim_gpus = static_cast<int>(env_int("PARLA_SIM_GPUS", 0, 0));
+  if (c.sim_gpus < 0) c.sim_gpus = static_cast<int>(env_int("PARLA_SIM_GPUS", 0, 0));
   if (c.sim_gpus > 63) {
-    throw Error("sim_gpus=" + std::to_string(c.sim_gpus) +
-                " is too many: at most 63 GPUs per runtime");
+    throw Error("sim_gpus=" + std::to_string(c.sim_gpus) + " is too many: at most 63 GPUs per runtime");
   }
   if (c.sim_gpu_memory == 0) {
     c.sim_gpu_memory = static_cast<std::size_t>(env_int("PARLA_SIM_GPU_MEMORY", 16LL << 30, 1));
   }
-  if (c.trace_path.empty())
-    c.trace_path = env_string("PARLA_TRACE");
+  if (c.trace_path.empty()) c.trace_path = env_string("PARLA_TRACE");
   c.trace_path = expand_rank(c.trace_path);
-  if (c.deadlock_timeout <= 0)
-    c.deadlock_timeout = env_double("PARLA_DEADLOCK_TIMEOUT", 60.0);
-  if (env_string("PARLA_STATS") == "1")
-    c.collect_stats = true;
+  if (c.deadlock_timeout <= 0) c.deadlock_timeout = env_double("PARLA_DEADLOCK_TIMEOUT", 60.0);
+  if (env_string("PARLA_STATS") == "1") c.collect_stats = true;
   if (!c.infer_dependencies) {
     const std::string v = env_string("PARLA_INFER_DEPS");
     if (!v.empty() && v != "0" && v != "1") {
-      throw Error("PARLA_INFER_DEPS='" + v +
-                  "' must be 0 (off) or 1 (on); unset it for the default (on)");
+      throw Error("PARLA_INFER_DEPS='" + v + "' must be 0 (off) or 1 (on); unset it for the default (on)");
     }
     c.infer_dependencies = v != "0";
   }
@@ -154,14 +145,12 @@ RuntimeConfig resolve_config(RuntimeConfig c) {
       char* end = nullptr;
       const double x = std::strtod(v.c_str(), &end);
       if (end == v.c_str() || *end != '\0' || !(x >= 0)) {
-        throw Error("PARLA_SIM_COPY_GBPS='" + v +
-                    "' is not a bandwidth in GB/s >= 0 (0 = unlimited)");
+        throw Error("PARLA_SIM_COPY_GBPS='" + v + "' is not a bandwidth in GB/s >= 0 (0 = unlimited)");
       }
       c.sim_copy_gbps = x;
     }
   }
-  if (c.cuda_gpus < 0)
-    c.cuda_gpus = static_cast<int>(env_int("PARLA_CUDA_GPUS", -1, -1));
+  if (c.cuda_gpus < 0) c.cuda_gpus = static_cast<int>(env_int("PARLA_CUDA_GPUS", -1, -1));
   return c;
 }
 
@@ -175,18 +164,17 @@ void for_each_bit(std::uint64_t mask, F&& f) {
 }
 
 bool try_take(std::atomic<std::int64_t>& pool, std::int64_t amount) noexcept {
-  if (amount == 0)
-    return true;
+  if (amount == 0) return true;
   std::int64_t v = pool.load(std::memory_order_relaxed);
   do {
-    if (v < amount)
-      return false;
+    if (v < amount) return false;
     // acq_rel: reservations and releases of one device form one modification order; the
     // park protocol relies on the park mutex for the rest.
   } while (!pool.compare_exchange_weak(v, v - amount, std::memory_order_acq_rel,
                                        std::memory_order_relaxed));
   return true;
 }
+
 
 std::string format_vcus(std::int64_t units) {
   char buf[32];
@@ -222,30 +210,25 @@ RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
     slot->first_worker = first_worker;
     slot->num_workers = dev->num_workers();
     slot->memory_capacity = dev->memory_capacity();
-    slot->memory_free.store(static_cast<std::int64_t>(dev->memory_capacity()),
-                            std::memory_order_relaxed);
+    slot->memory_free.store(static_cast<std::int64_t>(dev->memory_capacity()), std::memory_order_relaxed);
     slot->device = std::move(dev);
     m_device_list.push_back(slot->device.get());
     m_devices.push_back(std::move(slot));
   };
   add_slot(std::make_unique<CpuDevice>(m_config.num_workers, host_memory_bytes()), 0);
   for (int g = 0; g < m_config.sim_gpus; ++g) {
-    add_slot(
-        std::make_unique<SimGpuDevice>(g, m_config.sim_gpu_memory, m_config.sim_copy_gbps, m_clock),
-        m_config.num_workers + g);
+    add_slot(std::make_unique<SimGpuDevice>(g, m_config.sim_gpu_memory, m_config.sim_copy_gbps, m_clock),
+             m_config.num_workers + g);
   }
 #if PARLA_HAVE_CUDA
   if (m_config.sim_gpus == 0 && m_config.cuda_gpus != 0) {
     // Zero visible devices (no driver, CUDA_VISIBLE_DEVICES="") is a normal configuration.
     std::string why;
     int n = cuda_device_count(&why);
-    if (m_config.cuda_gpus > 0)
-      n = std::min(n, m_config.cuda_gpus);
-    if (n > 63)
-      n = 63;
+    if (m_config.cuda_gpus > 0) n = std::min(n, m_config.cuda_gpus);
+    if (n > 63) n = 63;
     m_cuda_note = n == 0 ? why : std::string();
-    for (int g = 0; g < n; ++g)
-      add_slot(std::make_unique<CudaDevice>(g, g), m_config.num_workers + g);
+    for (int g = 0; g < n; ++g) add_slot(std::make_unique<CudaDevice>(g, g), m_config.num_workers + g);
   }
 #endif
   m_default_placement.options.push_back(ResolvedOption{1, 0, 0, 0});
@@ -270,8 +253,7 @@ RuntimeImpl::~RuntimeImpl() {
   // Spaces that outlive the runtime must not call back into it.
   std::lock_guard<std::mutex> lock(m_space_mutex);
   for (auto& weak : m_spaces) {
-    if (auto space = weak.lock())
-      space->detach_runtime();
+    if (auto space = weak.lock()) space->detach_runtime();
   }
 }
 
@@ -286,8 +268,7 @@ void RuntimeImpl::register_space(const std::shared_ptr<TaskSpaceState>& space) {
 
 void RuntimeImpl::on_record_created(TaskRecord& record) noexcept {
   record.m_runtime = this;
-  if (m_tracing)
-    record.m_trace_id = m_next_trace_id.fetch_add(1, std::memory_order_relaxed);
+  if (m_tracing) record.m_trace_id = m_next_trace_id.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---- spawn -----------------------------------------------------------------------------------
@@ -301,8 +282,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     }
     record = o.key.space()->get_or_create(o.key.key());
   }
-  const std::string display =
-      record ? record->m_name : (o.name.empty() ? std::string("task") : o.name);
+  const std::string display = record ? record->m_name : (o.name.empty() ? std::string("task") : o.name);
   std::unique_ptr<ResolvedPlacement> own_placement;
   const ResolvedPlacement* placement = resolve_placement(o, display, own_placement);
   std::unique_ptr<TaskData> data;
@@ -312,8 +292,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
 
   std::vector<Ref<TaskRecord>> preds;
   preds.reserve(o.dependencies.size());
-  for (const Dep& d : o.dependencies)
-    collect_predecessors(d, preds);
+  for (const Dep& d : o.dependencies) collect_predecessors(d, preds);
   for (const auto& p : preds) {
     if (p.get() == record.get()) {
       throw Error("task '" + display + "' depends on itself; remove it from its dependencies");
@@ -338,8 +317,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     record = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
     on_record_created(*record);
     record->m_name = std::move(o.name);
-    record->m_flags.store(TaskRecord::k_spawned | TaskRecord::k_outstanding,
-                          std::memory_order_relaxed);
+    record->m_flags.store(TaskRecord::k_spawned | TaskRecord::k_outstanding, std::memory_order_relaxed);
   }
   TaskRecord* t = record.get();
   t->m_body = std::move(body);
@@ -350,8 +328,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   t->add_ref();  // the execution reference, dropped by finalize()
   if (data) {
     t->m_data = std::move(data);
-    if (m_infer && o.infer_dependencies)
-      infer_from_accesses(t, preds);
+    if (m_infer && o.infer_dependencies) infer_from_accesses(t, preds);
   }
 
   // relaxed: this task cannot finish (and decrement) before its spawn guard is released
@@ -378,8 +355,9 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
       t->m_pending.fetch_sub(1, std::memory_order_relaxed);
       if (pred->m_state.load(std::memory_order_acquire) != TaskState::completed) {
         Failure* expected = nullptr;
-        t->m_cancel_cause.compare_exchange_strong(
-            expected, pred->m_failure.get(), std::memory_order_acq_rel, std::memory_order_relaxed);
+        t->m_cancel_cause.compare_exchange_strong(expected, pred->m_failure.get(),
+                                                  std::memory_order_acq_rel,
+                                                  std::memory_order_relaxed);
       }
     }
     if (m_tracing) {
@@ -397,8 +375,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     ExecContext ex;
     ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
     std::vector<TaskRecord*> inline_ready;
-    if (t->m_run_inline)
-      ex.inline_ready = &inline_ready;
+    if (t->m_run_inline) ex.inline_ready = &inline_ready;
     on_ready(t, ex);
     drain_cancelled(ex);
     run_inline_ready(ex);
@@ -410,8 +387,7 @@ bool RuntimeImpl::push_successor(TaskRecord* pred, Edge* edge) noexcept {
   // acquire: a closed list was closed by finalize() after publishing the final state.
   Edge* head = pred->m_successors.load(std::memory_order_acquire);
   do {
-    if (head == closed_list())
-      return false;
+    if (head == closed_list()) return false;
     edge->next = head;
     // release: the edge's fields are visible to the thread that closes and walks the list.
   } while (!pred->m_successors.compare_exchange_weak(head, edge, std::memory_order_release,
@@ -422,29 +398,24 @@ bool RuntimeImpl::push_successor(TaskRecord* pred, Edge* edge) noexcept {
 void RuntimeImpl::collect_predecessors(const Dep& dep, std::vector<Ref<TaskRecord>>& out) const {
   const auto& v = dep.value();
   if (const Task* task = std::get_if<Task>(&v)) {
-    if (!task->valid())
-      throw Error("a dependency is an empty Task handle; pass a spawned task");
+    if (!task->valid()) throw Error("a dependency is an empty Task handle; pass a spawned task");
     out.push_back(Ref<TaskRecord>::share(task->record()));
   } else if (const TaskRef* ref = std::get_if<TaskRef>(&v)) {
-    if (!ref->valid())
-      throw Error("a dependency is an empty TaskRef; index a TaskSpace (T[i])");
+    if (!ref->valid()) throw Error("a dependency is an empty TaskRef; index a TaskSpace (T[i])");
     out.push_back(ref->space()->get_or_create(ref->key()));
   } else if (const TaskSlice* slice = std::get_if<TaskSlice>(&v)) {
-    for (const TaskKey& k : slice->keys())
-      out.push_back(slice->space()->get_or_create(k));
+    for (const TaskKey& k : slice->keys()) out.push_back(slice->space()->get_or_create(k));
   }
 }
 
 const ResolvedPlacement* RuntimeImpl::resolve_placement(
-    const SpawnOptions& o, const std::string& name,
-    std::unique_ptr<ResolvedPlacement>& storage) const {
+    const SpawnOptions& o, const std::string& name, std::unique_ptr<ResolvedPlacement>& storage) const {
   const Resources defaults{o.vcus, o.memory};
   if (!(o.vcus >= 0.0) || o.vcus > 1.0 + 1e-9) {
     throw Error("task '" + name + "' requests " + std::to_string(o.vcus) +
                 " vcus; vcus is a fraction of one device, between 0 and 1");
   }
-  if (o.placement.is_default() && defaults.empty())
-    return &m_default_placement;
+  if (o.placement.is_default() && defaults.empty()) return &m_default_placement;
 
   std::vector<PlacementOption> options;
   if (o.placement.is_default()) {
@@ -455,8 +426,7 @@ const ResolvedPlacement* RuntimeImpl::resolve_placement(
   const int gpus = num_gpus();
   auto gpu_list = [&] {
     std::string s;
-    for (int g = 0; g < gpus; ++g)
-      s += (g != 0 ? ", gpu(" : "gpu(") + std::to_string(g) + ")";
+    for (int g = 0; g < gpus; ++g) s += (g != 0 ? ", gpu(" : "gpu(") + std::to_string(g) + ")";
     return s;
   };
   auto candidates = [&](const DeviceSpec& spec) {
@@ -471,9 +441,9 @@ const ResolvedPlacement* RuntimeImpl::resolve_placement(
       return ids;
     }
     if (gpus == 0) {
-      throw Error("placement " +
-                  std::string(spec.index < 0 ? "gpu" : "gpu(" + std::to_string(spec.index) + ")") +
-                  " for task '" + name + "' requested but this runtime has no GPUs (devices: cpu" +
+      throw Error("placement " + std::string(spec.index < 0 ? "gpu" : "gpu(" + std::to_string(spec.index) + ")") +
+                  " for task '" + name +
+                  "' requested but this runtime has no GPUs (devices: cpu" +
                   (m_cuda_note.empty() ? std::string() : "; CUDA: " + m_cuda_note) +
                   "); set PARLA_SIM_GPUS=N or RuntimeConfig::sim_gpus to simulate N GPUs, or "
                   "CUDA_VISIBLE_DEVICES");
@@ -487,8 +457,7 @@ const ResolvedPlacement* RuntimeImpl::resolve_placement(
     if (spec.index >= 0) {
       ids.push_back(1 + spec.index);
     } else {
-      for (int g = 0; g < gpus; ++g)
-        ids.push_back(1 + g);
+      for (int g = 0; g < gpus; ++g) ids.push_back(1 + g);
     }
     return ids;
   };
@@ -507,8 +476,7 @@ const ResolvedPlacement* RuntimeImpl::resolve_placement(
       std::vector<std::vector<int>> next;
       for (const auto& c : combos) {
         for (int id : ids) {
-          if (std::find(c.begin(), c.end(), id) != c.end())
-            continue;
+          if (std::find(c.begin(), c.end(), id) != c.end()) continue;
           auto e = c;
           e.push_back(id);
           next.push_back(std::move(e));
@@ -523,8 +491,7 @@ const ResolvedPlacement* RuntimeImpl::resolve_placement(
     }
     const auto units = static_cast<std::int64_t>(std::llround(r.vcus * k_vcus_unit));
     for (const auto& c : combos) {
-      if (c.empty())
-        continue;
+      if (c.empty()) continue;
       ResolvedOption ro;
       ro.primary = c.front();
       ro.vcus_units = units;
@@ -539,17 +506,15 @@ const ResolvedPlacement* RuntimeImpl::resolve_placement(
           fits = false;
         }
       }
-      const bool duplicate =
-          std::any_of(out->options.begin(), out->options.end(),
-                      [&](const auto& x) { return x.mask == ro.mask && x.primary == ro.primary; });
-      if (fits && !duplicate)
-        out->options.push_back(ro);
+      const bool duplicate = std::any_of(out->options.begin(), out->options.end(), [&](const auto& x) {
+        return x.mask == ro.mask && x.primary == ro.primary;
+      });
+      if (fits && !duplicate) out->options.push_back(ro);
     }
   }
   if (out->options.empty()) {
     std::string why;
-    for (const auto& r : rejected)
-      why += (why.empty() ? "" : "; ") + r;
+    for (const auto& r : rejected) why += (why.empty() ? "" : "; ") + r;
     throw Error("task '" + name + "' (placement " + o.placement.to_string() +
                 ") can never run: " + why + ". Lower the request or choose larger devices.");
   }
@@ -603,22 +568,18 @@ int RuntimeImpl::try_map(TaskRecord* t) {
     loads[i] = 0;
     if (opts.size() > 1) {
       // relaxed: a heuristic; stale values only make the choice less good.
-      for_each_bit(opts[i].mask, [&](int d) {
-        loads[i] += m_devices[static_cast<std::size_t>(d)]->load.load(std::memory_order_relaxed);
-      });
+      for_each_bit(opts[i].mask, [&](int d) { loads[i] += m_devices[static_cast<std::size_t>(d)]->load.load(std::memory_order_relaxed); });
     }
   }
   if (t->m_data && opts.size() > 1) {
     // Locality first (most valid input bytes on the option's main device), then load.
     std::vector<std::size_t> local(opts.size());
-    for (std::size_t i = 0; i < opts.size(); ++i)
-      local[i] = valid_input_bytes(t, opts[i].primary);
+    for (std::size_t i = 0; i < opts.size(); ++i) local[i] = valid_input_bytes(t, opts[i].primary);
     std::stable_sort(order, order + opts.size(), [&](std::size_t a, std::size_t b) {
       return local[a] != local[b] ? local[a] > local[b] : loads[a] < loads[b];
     });
   } else {
-    std::stable_sort(order, order + opts.size(),
-                     [&](std::size_t a, std::size_t b) { return loads[a] < loads[b]; });
+    std::stable_sort(order, order + opts.size(), [&](std::size_t a, std::size_t b) { return loads[a] < loads[b]; });
   }
 
   int first_short = -1;
@@ -636,8 +597,7 @@ int RuntimeImpl::try_map(TaskRecord* t) {
       t->m_flags.fetch_or(TaskRecord::k_counted_load, std::memory_order_relaxed);
       return -1;
     }
-    if (first_short < 0)
-      first_short = short_device;
+    if (first_short < 0) first_short = short_device;
   }
   return first_short;
 }
@@ -646,8 +606,7 @@ bool RuntimeImpl::reserve(const ResolvedOption& o, int& short_device) {
   std::uint64_t taken = 0;
   bool ok = true;
   for_each_bit(o.mask, [&](int d) {
-    if (!ok)
-      return;
+    if (!ok) return;
     DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
     if (!try_take(s.vcus_free, o.vcus_units)) {
       ok = false;
@@ -657,8 +616,7 @@ bool RuntimeImpl::reserve(const ResolvedOption& o, int& short_device) {
     }
     if (ok) {
       taken |= std::uint64_t{1} << d;
-      if (o.memory != 0)
-        note_memory_use(s);
+      if (o.memory != 0) note_memory_use(s);
     } else {
       short_device = d;
     }
@@ -727,8 +685,7 @@ void RuntimeImpl::note_memory_use(DeviceSlot& s) noexcept {
   const auto used = static_cast<std::uint64_t>(static_cast<std::int64_t>(s.memory_capacity) -
                                                s.memory_free.load(std::memory_order_relaxed));
   std::uint64_t peak = s.memory_peak.load(std::memory_order_relaxed);
-  while (used > peak &&
-         !s.memory_peak.compare_exchange_weak(peak, used, std::memory_order_relaxed)) {
+  while (used > peak && !s.memory_peak.compare_exchange_weak(peak, used, std::memory_order_relaxed)) {
   }
 }
 
@@ -752,8 +709,7 @@ void RuntimeImpl::enqueue(TaskRecord* t, ExecContext& ex) {
   }
   if (w != nullptr && w->device == d) {
     w->deque.push(t);
-    if (s.num_workers > 1)
-      s.idle.notify_one();
+    if (s.num_workers > 1) s.idle.notify_one();
     return;
   }
   s.inbox.push(t);
@@ -768,8 +724,7 @@ TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
   bool run_body = true;
   if (device_task) {
     try {
-      if (!launch_data(t, ex))
-        return std::exchange(ex.bypass, nullptr);  // waits for copies
+      if (!launch_data(t, ex)) return std::exchange(ex.bypass, nullptr);  // waits for copies
     } catch (...) {
       set_error(t, std::current_exception());
       run_body = false;
@@ -798,23 +753,19 @@ TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
     ScopedAffinity pin(cores);
     TaskContext ctx(*m_owner, *t, w != nullptr ? w->index : -1, static_cast<int>(cores.size()));
     try {
-      if (run_body)
-        t->m_body(ctx, t->m_result);
+      if (run_body) t->m_body(ctx, t->m_result);
     } catch (...) {
       set_error(t, std::current_exception());
     }
   }
-  if (!cores.empty())
-    m_core_set.release(cores);
+  if (!cores.empty()) m_core_set.release(cores);
   t_thread.frames = frame.prev;
   t->m_body.reset();  // captures die now, on the worker, not when the last handle goes
-  if (device_task)
-    after_device_body(t, ex);
+  if (device_task) after_device_body(t, ex);
   if (m_timed) {
     const std::int64_t end = now_ns();
     if (w != nullptr) {
-      w->busy_ns.store(w->busy_ns.load(std::memory_order_relaxed) + (end - start),
-                       std::memory_order_relaxed);
+      w->busy_ns.store(w->busy_ns.load(std::memory_order_relaxed) + (end - start), std::memory_order_relaxed);
     }
     if (m_tracing) {
       TraceEvent ev{t->m_trace_id, t->display_name(), t->m_primary_device, start, end};
@@ -853,15 +804,12 @@ void RuntimeImpl::run_chain(TaskRecord* t, Worker* w) {
   ex.worker = w;
   ex.helper_device = w == nullptr ? 0 : -1;
   ex.allow_bypass = true;
-  while (t != nullptr)
-    t = execute(t, ex);
+  while (t != nullptr) t = execute(t, ex);
 }
 
 void RuntimeImpl::finish(TaskRecord* t, ExecContext& ex) {
-  if (t->m_data)
-    finish_data(t);
-  if (t->m_vcus_units != 0 || t->m_memory != 0)
-    release_resources(t, ex);
+  if (t->m_data) finish_data(t);
+  if (t->m_vcus_units != 0 || t->m_memory != 0) release_resources(t, ex);
   if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_counted_load) != 0) {
     for_each_bit(t->m_device_mask, [&](int d) {
       m_devices[static_cast<std::size_t>(d)]->load.fetch_sub(1, std::memory_order_relaxed);
@@ -907,22 +855,18 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
     }
     std::uint8_t not_yet = 0;
     // acq_rel: an edge released early (runahead) is not released again.
-    const bool release =
-        !ran_ahead || e->released.compare_exchange_strong(not_yet, 2, std::memory_order_acq_rel,
-                                                          std::memory_order_relaxed);
+    const bool release = !ran_ahead || e->released.compare_exchange_strong(not_yet, 2, std::memory_order_acq_rel,
+                                                                           std::memory_order_relaxed);
     // acq_rel: the last predecessor to finish sees every predecessor's writes.
-    if (release && s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      on_ready(s, ex);
+    if (release && s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
     // A successor released early may have finished already: runahead kept it (and this edge,
     // which lives in it) alive for this walk; drop that reference now.
-    if (!release)
-      s->release();
+    if (!release) s->release();
     e = next;
   }
 
   const std::uint8_t flags = t->m_flags.load(std::memory_order_seq_cst);
-  if ((flags & TaskRecord::k_waited) != 0)
-    notify_waiters();
+  if ((flags & TaskRecord::k_waited) != 0) notify_waiters();
   if ((flags & TaskRecord::k_outstanding) != 0) {
     // seq_cst: Dekker pair with wait_all(), which raises m_all_waiters then reads this.
     if (m_outstanding.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
@@ -931,13 +875,11 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
     }
   }
   release_edges(t);
-  if ((flags & TaskRecord::k_outstanding) != 0)
-    t->release();  // the execution reference
+  if ((flags & TaskRecord::k_outstanding) != 0) t->release();  // the execution reference
 }
 
 void RuntimeImpl::run_inline_ready(ExecContext& ex) {
-  if (ex.inline_ready == nullptr)
-    return;
+  if (ex.inline_ready == nullptr) return;
   // A worklist, not recursion: an inline body that completes at once releases the next one.
   // The bound keeps a thread that is not a worker (a progress engine) from being captured by
   // a long chain; past it, the tasks go to the workers' queues.
@@ -952,8 +894,7 @@ void RuntimeImpl::run_inline_ready(ExecContext& ex) {
       ex.inline_ready = &ready;
       continue;
     }
-    if (TaskRecord* next = execute(t, ex))
-      enqueue(next, ex);
+    if (TaskRecord* next = execute(t, ex)) enqueue(next, ex);
     drain_cancelled(ex);
   }
 }
@@ -969,11 +910,9 @@ void RuntimeImpl::drain_cancelled(ExecContext& ex) {
 }
 
 void RuntimeImpl::release_edges(TaskRecord* t) noexcept {
-  if (t->m_num_edges == 0)
-    return;
+  if (t->m_num_edges == 0) return;
   auto drop = [t] {
-    for (Edge& e : t->edges())
-      e.pred.reset();
+    for (Edge& e : t->edges()) e.pred.reset();
   };
   // seq_cst: pairs with describe_blocked(): either it sees this task final (and skips its
   // edges) or we see it inspecting and drop the edges under its mutex.
@@ -987,8 +926,7 @@ void RuntimeImpl::release_edges(TaskRecord* t) noexcept {
 
 std::optional<std::string> RuntimeImpl::unreported_failure(std::chrono::milliseconds grace) const {
   // relaxed: a hint; a failure recorded concurrently is seen on the next call.
-  if (m_failed.load(std::memory_order_relaxed) == 0)
-    return std::nullopt;
+  if (m_failed.load(std::memory_order_relaxed) == 0) return std::nullopt;
   const auto cutoff = std::chrono::steady_clock::now() - grace;
   std::lock_guard<std::mutex> lock(m_failure_mutex);
   for (const auto& f : m_failures) {
@@ -999,8 +937,7 @@ std::optional<std::string> RuntimeImpl::unreported_failure(std::chrono::millisec
   return std::nullopt;
 }
 
-std::shared_ptr<Failure> RuntimeImpl::record_failure(const std::string& name,
-                                                     std::exception_ptr error) {
+std::shared_ptr<Failure> RuntimeImpl::record_failure(const std::string& name, std::exception_ptr error) {
   auto f = std::make_shared<Failure>();
   f->task_name = name;
   f->error = std::move(error);
@@ -1011,14 +948,12 @@ std::shared_ptr<Failure> RuntimeImpl::record_failure(const std::string& name,
 }
 
 void RuntimeImpl::notify_waiters() {
-  for (auto& s : m_devices)
-    s->idle.notify_all();
+  for (auto& s : m_devices) s->idle.notify_all();
   m_helper_idle.notify_all();
 }
 
 void RuntimeImpl::defer_completion(TaskRecord& t) {
-  if ((t.m_flags.fetch_or(TaskRecord::k_token, std::memory_order_relaxed) & TaskRecord::k_token) !=
-      0) {
+  if ((t.m_flags.fetch_or(TaskRecord::k_token, std::memory_order_relaxed) & TaskRecord::k_token) != 0) {
     throw Error("defer_completion() called twice in task '" + t.display_name() +
                 "'; a task has one completion token");
   }
@@ -1028,16 +963,14 @@ void RuntimeImpl::defer_completion(TaskRecord& t) {
 void RuntimeImpl::add_finish_party(TaskRecord& t) {
   // relaxed: read by this thread when the body returns; the token (or stream completion)
   // reaches other threads through synchronisation of its own.
-  if ((t.m_flags.fetch_or(TaskRecord::k_deferred, std::memory_order_relaxed) &
-       TaskRecord::k_deferred) == 0) {
+  if ((t.m_flags.fetch_or(TaskRecord::k_deferred, std::memory_order_relaxed) & TaskRecord::k_deferred) == 0) {
     m_deferred_outstanding.fetch_add(1, std::memory_order_relaxed);
   }
   t.m_finish_parties.fetch_add(1, std::memory_order_relaxed);
 }
 
 void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error, bool run_inline) {
-  if (error)
-    set_error(t, std::move(error));
+  if (error) set_error(t, std::move(error));
   if (t->m_finish_parties.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     m_deferred_outstanding.fetch_sub(1, std::memory_order_relaxed);
     ExecContext ex;
@@ -1045,8 +978,7 @@ void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error, boo
     // A thread outside the pool (a progress engine fulfilling a token) runs the released
     // run_inline tasks itself: the next send of a chain is posted without waking a worker.
     std::vector<TaskRecord*> inline_ready;
-    if (run_inline && ex.worker == nullptr)
-      ex.inline_ready = &inline_ready;
+    if (run_inline && ex.worker == nullptr) ex.inline_ready = &inline_ready;
     finish(t, ex);
     drain_cancelled(ex);
     run_inline_ready(ex);
@@ -1056,8 +988,7 @@ void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error, boo
 
 void RuntimeImpl::fail_placeholder(TaskRecord* t, const std::string& why) {
   // acq_rel: a racing spawn of the same key wins or loses as a whole.
-  if ((t->m_flags.fetch_or(TaskRecord::k_spawned, std::memory_order_acq_rel) &
-       TaskRecord::k_spawned) != 0) {
+  if ((t->m_flags.fetch_or(TaskRecord::k_spawned, std::memory_order_acq_rel) & TaskRecord::k_spawned) != 0) {
     return;
   }
   t->m_failure = record_failure(t->display_name(), std::make_exception_ptr(Error(why)));
@@ -1083,8 +1014,7 @@ void RuntimeImpl::worker_main(Worker& w) {
     // 2. spin briefly (yielding) before paying for a sleep and a wake-up
     for (int i = 0; t == nullptr && i < k_spin_rounds; ++i) {
       // An idle worker tests for messages too (their completions release tasks).
-      if (poll_waiters() != PollResult::progressed)
-        std::this_thread::yield();
+      if (poll_waiters() != PollResult::progressed) std::this_thread::yield();
       t = find_work(w);
     }
     if (t != nullptr) {
@@ -1110,19 +1040,15 @@ void RuntimeImpl::worker_main(Worker& w) {
 
 TaskRecord* RuntimeImpl::find_work(Worker& w) {
   DeviceSlot& dev = *m_devices[static_cast<std::size_t>(w.device)];
-  if (TaskRecord* t = take_inbox(w, dev.urgent))
-    return t;
-  if (TaskRecord* t = w.deque.pop())
-    return t;
-  if (TaskRecord* t = take_inbox(w, dev.inbox))
-    return t;
+  if (TaskRecord* t = take_inbox(w, dev.urgent)) return t;
+  if (TaskRecord* t = w.deque.pop()) return t;
+  if (TaskRecord* t = take_inbox(w, dev.inbox)) return t;
   return steal_from_siblings(w, w.device);
 }
 
 TaskRecord* RuntimeImpl::take_inbox(Worker& w, InjectionQueue& q) {
   TaskRecord* t = q.take_all();  // newest first
-  if (t == nullptr)
-    return nullptr;
+  if (t == nullptr) return nullptr;
   // Run the oldest now; push the others newest first, so that our LIFO pops continue in
   // arrival order while idle siblings steal the newest ones.
   bool pushed = false;
@@ -1133,16 +1059,14 @@ TaskRecord* RuntimeImpl::take_inbox(Worker& w, InjectionQueue& q) {
     t = next;
   }
   DeviceSlot& dev = *m_devices[static_cast<std::size_t>(w.device)];
-  if (pushed && dev.num_workers > 1)
-    dev.idle.notify_one();
+  if (pushed && dev.num_workers > 1) dev.idle.notify_one();
   return t;
 }
 
 TaskRecord* RuntimeImpl::steal_from_siblings(Worker& w, int device) {
   const DeviceSlot& dev = *m_devices[static_cast<std::size_t>(device)];
   const int n = dev.num_workers;
-  if (n <= 1 && w.device == device)
-    return nullptr;
+  if (n <= 1 && w.device == device) return nullptr;
   // xorshift64: a cheap random start so thieves do not all hit the same victim.
   w.rng ^= w.rng << 13;
   w.rng ^= w.rng >> 7;
@@ -1150,11 +1074,9 @@ TaskRecord* RuntimeImpl::steal_from_siblings(Worker& w, int device) {
   const int start = static_cast<int>(w.rng % static_cast<std::uint64_t>(n));
   for (int i = 0; i < n; ++i) {
     Worker& victim = *m_workers[static_cast<std::size_t>(dev.first_worker + (start + i) % n)];
-    if (&victim == &w)
-      continue;
+    if (&victim == &w) continue;
     for (int attempt = 0; attempt < 4 && !victim.deque.empty(); ++attempt) {
-      if (TaskRecord* t = victim.deque.steal())
-        return t;
+      if (TaskRecord* t = victim.deque.steal()) return t;
     }
   }
   return nullptr;
@@ -1164,15 +1086,13 @@ TaskRecord* RuntimeImpl::help_find(Worker* w) {
   if (w != nullptr) {
     return t_thread.wait_depth <= k_max_help_depth ? find_work(*w) : w->deque.pop();
   }
-  if (t_thread.wait_depth > 1)
-    return nullptr;
+  if (t_thread.wait_depth > 1) return nullptr;
   // A thread that is not a worker helps with cpu tasks by stealing from the cpu workers.
   const DeviceSlot& cpu = *m_devices[0];
   for (int i = 0; i < cpu.num_workers; ++i) {
     Worker& victim = *m_workers[static_cast<std::size_t>(cpu.first_worker + i)];
     for (int attempt = 0; attempt < 4 && !victim.deque.empty(); ++attempt) {
-      if (TaskRecord* t = victim.deque.steal())
-        return t;
+      if (TaskRecord* t = victim.deque.steal()) return t;
     }
   }
   return nullptr;
@@ -1182,16 +1102,13 @@ TaskRecord* RuntimeImpl::help_find(Worker* w) {
 
 std::uint64_t RuntimeImpl::progress() const noexcept {
   std::uint64_t p = m_helper_progress.load(std::memory_order_relaxed);
-  for (const auto& w : m_workers)
-    p += w->tasks_run.load(std::memory_order_relaxed);
+  for (const auto& w : m_workers) p += w->tasks_run.load(std::memory_order_relaxed);
   return p;
 }
 
 bool RuntimeImpl::anyone_active() const noexcept {
-  if (m_helpers_active.load(std::memory_order_relaxed) > 0)
-    return true;
-  if (m_deferred_outstanding.load(std::memory_order_relaxed) > 0)
-    return true;
+  if (m_helpers_active.load(std::memory_order_relaxed) > 0) return true;
+  if (m_deferred_outstanding.load(std::memory_order_relaxed) > 0) return true;
   return std::any_of(m_workers.begin(), m_workers.end(),
                      [](const auto& w) { return w->active.load(std::memory_order_relaxed); });
 }
@@ -1211,32 +1128,27 @@ void RuntimeImpl::remove_wait_poller(WaitPoller* poller) {
 
 PollResult RuntimeImpl::poll_waiters() {
   // relaxed: a hint; a poller registered concurrently is seen on a later call.
-  if (m_num_pollers.load(std::memory_order_relaxed) == 0 || t_thread.polling)
-    return PollResult::idle;
+  if (m_num_pollers.load(std::memory_order_relaxed) == 0 || t_thread.polling) return PollResult::idle;
   std::unique_lock<std::mutex> lock(m_pollers_mutex, std::try_to_lock);
-  if (!lock.owns_lock())
-    return PollResult::busy;  // another thread polls right now
-  t_thread.polling = true;
+  if (!lock.owns_lock()) return PollResult::busy;  // another thread polls right now
+  struct Polling {
+    Polling() noexcept { t_thread.polling = true; }
+    ~Polling() { t_thread.polling = false; }
+    Polling(const Polling&) = delete;
+    Polling& operator=(const Polling&) = delete;
+  } polling;
   PollResult result = PollResult::idle;
-  try {
-    for (WaitPoller* p : m_pollers) {
-      const PollResult r = p->poll();
-      if (r == PollResult::progressed || (r == PollResult::busy && result == PollResult::idle))
-        result = r;
-    }
-  } catch (...) {
-    t_thread.polling = false;
-    throw;
+  for (WaitPoller* p : m_pollers) {
+    const PollResult r = p->poll();
+    if (r == PollResult::progressed || (r == PollResult::busy && result == PollResult::idle)) result = r;
   }
-  t_thread.polling = false;
   return result;
 }
 
 void RuntimeImpl::wait_until(const std::function<bool()>& done,
                              const std::function<std::vector<Ref<TaskRecord>>()>& roots) {
   Worker* w = t_thread.runtime == this ? t_thread.worker : nullptr;
-  EventCount& ec =
-      w != nullptr ? m_devices[static_cast<std::size_t>(w->device)]->idle : m_helper_idle;
+  EventCount& ec = w != nullptr ? m_devices[static_cast<std::size_t>(w->device)]->idle : m_helper_idle;
 
   // While blocked here this thread's body does not count as progress-making work.
   struct Inactive {
@@ -1253,10 +1165,8 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       }
     }
     ~Inactive() {
-      if (w != nullptr)
-        w->active.store(was_active, std::memory_order_relaxed);
-      if (helper_body)
-        rt->m_helpers_active.fetch_add(1, std::memory_order_relaxed);
+      if (w != nullptr) w->active.store(was_active, std::memory_order_relaxed);
+      if (helper_body) rt->m_helpers_active.fetch_add(1, std::memory_order_relaxed);
     }
     Inactive(const Inactive&) = delete;
     Inactive& operator=(const Inactive&) = delete;
@@ -1276,8 +1186,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
   // Polling: since when the pollers had outstanding work and nothing moved (epoch: not busy).
   std::chrono::steady_clock::time_point busy_since{};
   for (;;) {
-    if (done())
-      return;
+    if (done()) return;
     if (TaskRecord* t = help_find(w)) {
       run_chain(t, w);
       continue;
@@ -1289,8 +1198,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       continue;
     } else if (r == PollResult::busy) {
       const auto now = std::chrono::steady_clock::now();
-      if (busy_since == std::chrono::steady_clock::time_point{})
-        busy_since = now;
+      if (busy_since == std::chrono::steady_clock::time_point{}) busy_since = now;
       if (now - busy_since < k_poll_window) {
         std::this_thread::yield();
         continue;
@@ -1318,8 +1226,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       deferred_once = false;
       continue;
     }
-    if (done())
-      return;
+    if (done()) return;
     bool foreign_wait = false;
     std::vector<std::string> blocked = describe_blocked(roots(), &foreign_wait);
     if (blocked.empty() || progress() != last_progress) {
@@ -1341,8 +1248,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
     msg << "deadlock: no task made progress for " << m_config.deadlock_timeout
         << " s (PARLA_DEADLOCK_TIMEOUT) and the wait can never finish; " << blocked.size()
         << " blocked task(s):";
-    for (const auto& line : blocked)
-      msg << "\n  " << line;
+    for (const auto& line : blocked) msg << "\n  " << line;
     msg << "\nSpawn the missing tasks, break the dependency cycle, or lower the resource requests.";
     throw DeadlockError(msg.str(), std::move(blocked));
   }
@@ -1350,8 +1256,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
 
 void RuntimeImpl::wait_records(std::vector<Ref<TaskRecord>> records) {
   for (const auto& r : records) {
-    if (r->m_runtime != this)
-      throw Error("cannot wait for '" + r->display_name() + "': it belongs to another runtime");
+    if (r->m_runtime != this) throw Error("cannot wait for '" + r->display_name() + "': it belongs to another runtime");
     // seq_cst: Dekker pair with finalize() (state store, then flag load).
     r->m_flags.fetch_or(TaskRecord::k_waited, std::memory_order_seq_cst);
   }
@@ -1364,19 +1269,15 @@ void RuntimeImpl::wait_records(std::vector<Ref<TaskRecord>> records) {
     return next == records.size();
   };
   auto roots = [&] {
-    return std::vector<Ref<TaskRecord>>(records.begin() + static_cast<std::ptrdiff_t>(next),
-                                        records.end());
+    return std::vector<Ref<TaskRecord>>(records.begin() + static_cast<std::ptrdiff_t>(next), records.end());
   };
   wait_until(done, roots);
   for (const auto& r : records) {
-    if (r->state() != TaskState::completed)
-      throw_failure(*r);
+    if (r->state() != TaskState::completed) throw_failure(*r);
   }
 }
 
-void RuntimeImpl::throw_failure(const TaskRecord& t) {
-  throw task_error_of(t);
-}
+void RuntimeImpl::throw_failure(const TaskRecord& t) { throw task_error_of(t); }
 
 void RuntimeImpl::wait_all() {
   // seq_cst: Dekker pair with finalize()'s decrement of m_outstanding.
@@ -1408,20 +1309,17 @@ std::vector<Ref<TaskRecord>> RuntimeImpl::all_unfinished_roots() {
   {
     std::lock_guard<std::mutex> lock(m_space_mutex);
     for (auto& weak : m_spaces) {
-      if (auto s = weak.lock())
-        spaces.push_back(std::move(s));
+      if (auto s = weak.lock()) spaces.push_back(std::move(s));
     }
   }
   for (auto& s : spaces) {
     for (auto& [key, rec] : s->snapshot()) {
-      if (!is_final(rec->m_state.load(std::memory_order_seq_cst)))
-        roots.push_back(rec);
+      if (!is_final(rec->m_state.load(std::memory_order_seq_cst))) roots.push_back(rec);
     }
   }
   for (auto& slot : m_devices) {
     std::lock_guard<std::mutex> lock(slot->park_mutex);
-    for (TaskRecord* t : slot->parked)
-      roots.push_back(Ref<TaskRecord>::share(t));
+    for (TaskRecord* t : slot->parked) roots.push_back(Ref<TaskRecord>::share(t));
   }
   return roots;
 }
@@ -1438,8 +1336,7 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
     std::vector<TaskRecord*> stack;
     std::unordered_set<TaskRecord*> seen;
     for (const auto& r : roots) {
-      if (seen.insert(r.get()).second)
-        stack.push_back(r.get());
+      if (seen.insert(r.get()).second) stack.push_back(r.get());
     }
     auto state_text = [](TaskState s) {
       return s == TaskState::placeholder ? std::string("never spawned") : std::string(to_string(s));
@@ -1448,39 +1345,32 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
       TaskRecord* t = stack.back();
       stack.pop_back();
       const TaskState s = t->m_state.load(std::memory_order_seq_cst);
-      if (is_final(s))
-        continue;
+      if (is_final(s)) continue;
       std::string line = t->display_name();
       if (s == TaskState::placeholder) {
-        line +=
-            ": never spawned (a dependency or a wait refers to this key, but no spawn() used it)";
+        line += ": never spawned (a dependency or a wait refers to this key, but no spawn() used it)";
       } else if (s == TaskState::pending) {
         line += " (pending): waits for ";
         bool first = true;
         for (Edge& e : t->edges()) {
           TaskRecord* p = e.pred.get();
-          if (p == nullptr)
-            continue;
+          if (p == nullptr) continue;
           const TaskState ps = p->m_state.load(std::memory_order_seq_cst);
-          if (is_final(ps))
-            continue;
+          if (is_final(ps)) continue;
           line += (first ? "" : ", ") + p->display_name() + " (" + state_text(ps) + ")";
           first = false;
-          if (seen.insert(p).second)
-            stack.push_back(p);
+          if (seen.insert(p).second) stack.push_back(p);
         }
-        if (first)
-          line += "nothing (about to become ready)";
+        if (first) line += "nothing (about to become ready)";
       } else if (s == TaskState::ready) {
         const ResolvedOption& o = t->m_placement->options.front();
         line += " (ready): waits for resources: needs " + format_vcus(o.vcus_units) + " vcus and " +
                 std::to_string(o.memory) + " bytes on";
         for_each_bit(o.mask, [&](int d) {
           const DeviceSlot& slot = *m_devices[static_cast<std::size_t>(d)];
-          line += " " + slot.device->name() +
-                  " (free: " + format_vcus(slot.vcus_free.load(std::memory_order_relaxed)) +
-                  " vcus, " + std::to_string(slot.memory_free.load(std::memory_order_relaxed)) +
-                  " bytes)";
+          line += " " + slot.device->name() + " (free: " +
+                  format_vcus(slot.vcus_free.load(std::memory_order_relaxed)) + " vcus, " +
+                  std::to_string(slot.memory_free.load(std::memory_order_relaxed)) + " bytes)";
         });
         line += "; the tasks holding them are blocked";
       } else if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_token) != 0) {
@@ -1490,10 +1380,8 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
       } else {
         line += " (running): its body is waiting";
         bool mine = false;
-        for (const ExecFrame* f = t_thread.frames; f != nullptr; f = f->prev)
-          mine = mine || f->task == t;
-        if (!mine && foreign_wait != nullptr)
-          *foreign_wait = true;
+        for (const ExecFrame* f = t_thread.frames; f != nullptr; f = f->prev) mine = mine || f->task == t;
+        if (!mine && foreign_wait != nullptr) *foreign_wait = true;
       }
       if (lines.size() < k_max_report_lines) {
         lines.push_back(std::move(line));
@@ -1503,8 +1391,7 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
     }
   }
   m_inspecting.fetch_sub(1, std::memory_order_seq_cst);
-  if (hidden != 0)
-    lines.push_back("... and " + std::to_string(hidden) + " more");
+  if (hidden != 0) lines.push_back("... and " + std::to_string(hidden) + " more");
   return lines;
 }
 
@@ -1524,8 +1411,8 @@ void RuntimeImpl::shutdown() noexcept {
       std::lock_guard<std::mutex> lock(m_failure_mutex);
       for (const auto& f : m_failures) {
         if (!f->reported.exchange(true, std::memory_order_relaxed)) {
-          std::cerr << "parla: task '" << f->task_name
-                    << "' failed and no wait reported it: " << exception_text(f->error)
+          std::cerr << "parla: task '" << f->task_name << "' failed and no wait reported it: "
+                    << exception_text(f->error)
                     << " (call Runtime::finish() before the runtime is destroyed to get it as an "
                        "exception)\n";
         }
@@ -1536,17 +1423,13 @@ void RuntimeImpl::shutdown() noexcept {
   }
   write_back_and_release_blocks();
   m_stop.store(true, std::memory_order_seq_cst);
-  for (auto& s : m_devices)
-    s->idle.notify_all();
+  for (auto& s : m_devices) s->idle.notify_all();
   for (auto& w : m_workers) {
-    if (w->thread.joinable())
-      w->thread.join();
+    if (w->thread.joinable()) w->thread.join();
   }
-  for (auto& s : m_devices)
-    s->backend->stop();
+  for (auto& s : m_devices) s->backend->stop();
   try {
-    if (m_tracing)
-      write_trace();
+    if (m_tracing) write_trace();
     if (m_config.collect_stats && std::getenv("PARLA_STATS") != nullptr) {
       std::cerr << stats().to_string();
     }
@@ -1558,8 +1441,7 @@ void RuntimeImpl::shutdown() noexcept {
 // ---- stats and trace -------------------------------------------------------------------------
 
 std::int64_t RuntimeImpl::now_ns() const noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                              m_start)
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - m_start)
       .count();
 }
 

@@ -18,15 +18,16 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <parla/detail/task_record.hpp>
 #include <parla/device.hpp>
 #include <parla/runtime_config.hpp>
 #include <parla/runtime_stats.hpp>
 #include <parla/spawn_options.hpp>
 #include <parla/wait_poller.hpp>
-#include <string>
-#include <thread>
-#include <vector>
 
 #include "chase_lev_deque.hpp"
 #include "core_set.hpp"
@@ -93,9 +94,9 @@ struct DeviceSlot {
   std::deque<TaskRecord*> parked;  // ready, waiting for resources
 
   // Data (see data_movement.cpp).
-  std::mutex data_mutex;              // guards `resident`
-  std::vector<BlockState*> resident;  // blocks with an instance here
-  std::condition_variable memory_cv;  // signalled (under data_mutex) when memory returns
+  std::mutex data_mutex;                 // guards `resident`
+  std::vector<BlockState*> resident;     // blocks with an instance here
+  std::condition_variable memory_cv;     // signalled (under data_mutex) when memory returns
   std::atomic<std::uint64_t> memory_peak{0};
   std::atomic<std::uint64_t> copies_in{0};
   std::atomic<std::uint64_t> bytes_in{0};
@@ -104,9 +105,9 @@ struct DeviceSlot {
 
 /// Where the current thread stands while it runs tasks.
 struct ExecContext {
-  Worker* worker = nullptr;   // null for a thread helping while it waits, or a spawner
-  int helper_device = -1;     // device a non-worker helper runs tasks of (0: cpu), or -1
-  bool allow_bypass = false;  // may hand back one released successor to run next
+  Worker* worker = nullptr;     // null for a thread helping while it waits, or a spawner
+  int helper_device = -1;       // device a non-worker helper runs tasks of (0: cpu), or -1
+  bool allow_bypass = false;    // may hand back one released successor to run next
   TaskRecord* bypass = nullptr;
   std::vector<TaskRecord*> cancelled;  // released tasks to finalize as cancelled
   /// Set by threads that run released run_inline tasks themselves (run_inline_ready()):
@@ -151,17 +152,14 @@ class RuntimeImpl {
   void* data_pointer(TaskRecord& task, const DataSlice& slice, std::size_t i);
   /// The task's stream on its `i`-th device (TaskContext::stream).
   Stream& task_stream(TaskRecord& task, std::size_t i);
-  [[nodiscard]] DeviceSlot& slot(int device) const noexcept {
-    return *m_devices[static_cast<std::size_t>(device)];
-  }
+  [[nodiscard]] DeviceSlot& slot(int device) const noexcept { return *m_devices[static_cast<std::size_t>(device)]; }
 
   [[nodiscard]] const RuntimeConfig& config() const noexcept { return m_config; }
   [[nodiscard]] const std::vector<const Device*>& devices() const noexcept { return m_device_list; }
   [[nodiscard]] int num_gpus() const noexcept { return static_cast<int>(m_devices.size()) - 1; }
   [[nodiscard]] Runtime& owner() const noexcept { return *m_owner; }
   [[nodiscard]] RuntimeStats stats() const;
-  [[nodiscard]] std::optional<std::string> unreported_failure(
-      std::chrono::milliseconds grace) const;
+  [[nodiscard]] std::optional<std::string> unreported_failure(std::chrono::milliseconds grace) const;
   /// The process's cores and the context tasks pinned to them.
   [[nodiscard]] const CoreSet& core_set() const noexcept { return m_core_set; }
 
@@ -197,12 +195,11 @@ class RuntimeImpl {
   /// After a GPU task's body: record its completion, publish its writes, runahead.
   void after_device_body(TaskRecord* task, ExecContext& ex);
   void finish_data(TaskRecord* task);
-  void* acquire_instance(BlockState& block, int device, TaskData& data,
-                         const std::string& task_name);
+  void* acquire_instance(BlockState& block, int device, TaskData& data, const std::string& task_name);
   std::size_t evict(int device, std::size_t needed, const BlockState* keep);
   void give_memory(int device, std::size_t bytes);
-  void copy_segments(const std::shared_ptr<BlockState>& b, std::size_t first, std::size_t last,
-                     int dst, TaskData& data, std::vector<std::shared_ptr<Event>>& waits);
+  void copy_segments(const std::shared_ptr<BlockState>& b, std::size_t first, std::size_t last, int dst, TaskData& data,
+                     std::vector<std::shared_ptr<Event>>& waits);
   void write_back_and_release_blocks() noexcept;
 
   // execution and completion
@@ -254,7 +251,7 @@ class RuntimeImpl {
   bool m_tracing = false;
   std::chrono::steady_clock::time_point m_start;
 
-  CoreSet m_core_set;                                  // read before any worker starts
+  CoreSet m_core_set;  // read before any worker starts
   std::vector<std::unique_ptr<DeviceSlot>> m_devices;  // [0] = cpu, [1 + i] = gpu(i)
   std::vector<const Device*> m_device_list;
   std::vector<std::unique_ptr<Worker>> m_workers;

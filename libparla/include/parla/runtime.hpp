@@ -4,6 +4,11 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include <parla/data_block.hpp>
 #include <parla/dep.hpp>
 #include <parla/detail/task_function.hpp>
@@ -15,10 +20,6 @@
 #include <parla/task_context.hpp>
 #include <parla/task_space.hpp>
 #include <parla/wait_poller.hpp>
-#include <string>
-#include <type_traits>
-#include <utility>
-#include <vector>
 
 namespace parla {
 
@@ -109,8 +110,7 @@ class Runtime {
   /// least `grace` ago, as its TaskError message ("task 'T[3]' failed: ..."); empty when
   /// there is none. The MPI layer's watchdog uses it to end a job whose failure nobody will
   /// pick up (the other ranks would wait for this one forever).
-  [[nodiscard]] std::optional<std::string> unreported_failure(
-      std::chrono::milliseconds grace) const;
+  [[nodiscard]] std::optional<std::string> unreported_failure(std::chrono::milliseconds grace) const;
 
   /// Registers `poller` (see WaitPoller): threads that wait, and idle workers, poll it
   /// instead of sleeping while it reports outstanding work. It must stay valid until

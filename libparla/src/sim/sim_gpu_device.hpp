@@ -8,9 +8,10 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <parla/device.hpp>
 #include <thread>
 #include <vector>
+
+#include <parla/device.hpp>
 
 #include "device_backend.hpp"
 
@@ -60,9 +61,7 @@ class SimStream final : public BackendStream {
   [[nodiscard]] const std::string& label() const noexcept override { return m_label; }
   void copy_labeled(void* dst, const void* src, std::size_t bytes, std::string label) override;
   void enqueue_completion(std::function<void(std::exception_ptr)> done) override;
-  [[nodiscard]] const std::vector<StreamTraceEvent>& trace() const noexcept override {
-    return m_trace;
-  }
+  [[nodiscard]] const std::vector<StreamTraceEvent>& trace() const noexcept override { return m_trace; }
   void stop() noexcept;
   /// The event this stream parked on fired (called by the firing thread, no lock held).
   void resume();
@@ -84,7 +83,8 @@ class SimStream final : public BackendStream {
   void run_item(Item& item);
   /// Runs the front items while they are short, with m_running held; `lock` holds m_mutex.
   void drain_short(std::unique_lock<std::mutex>& lock);
-  /// Executes a popped wait item: parks (true) when its event has not fired. Lock not held.
+  /// Executes a popped wait item: true when it is done with it (parked on an unfired event,
+  /// or found it fired meanwhile); false leaves it to run_item. Lock not held.
   bool park_on(Item& item);
 
   const Device* m_device;
@@ -95,11 +95,11 @@ class SimStream final : public BackendStream {
   std::condition_variable m_cv;
   std::deque<Item> m_queue;
   bool m_stop = false;
-  bool m_sleeping = false;                // the helper waits on m_cv (guarded by m_mutex)
-  bool m_running = false;                 // a thread is executing an item (guarded by m_mutex)
-  bool m_parked = false;                  // waiting for m_parked_on to fire (guarded by m_mutex)
-  std::shared_ptr<Event> m_parked_on;     // kept alive while parked (guarded by m_mutex)
-  std::exception_ptr m_error;             // the executing thread only (m_running)
+  bool m_sleeping = false;     // the helper waits on m_cv (guarded by m_mutex)
+  bool m_running = false;      // a thread is executing an item (guarded by m_mutex)
+  bool m_parked = false;       // waiting for m_parked_on to fire (guarded by m_mutex)
+  std::shared_ptr<Event> m_parked_on;  // kept alive while parked (guarded by m_mutex)
+  std::exception_ptr m_error;  // the executing thread only (m_running)
   std::vector<StreamTraceEvent> m_trace;  // the executing thread only; read after stop()
   std::thread m_thread;
 };
