@@ -47,8 +47,4 @@ std::optional<std::string> Runtime::unreported_failure(std::chrono::milliseconds
   return m_impl->unreported_failure(grace);
 }
 
-void Runtime::add_wait_poller(WaitPoller* poller) { m_impl->add_wait_poller(poller); }
-
-void Runtime::remove_wait_poller(WaitPoller* poller) { m_impl->remove_wait_poller(poller); }
-
 }  // namespace parla

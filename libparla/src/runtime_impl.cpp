@@ -56,7 +56,6 @@ struct ThreadState {
   Worker* worker = nullptr;
   int helper_body_depth = 0;  // bodies run by this non-worker thread while it waits
   int wait_depth = 0;         // waits this thread is inside (nested through bodies it ran)
-  bool polling = false;       // inside a WaitPoller::poll() (whose completions may nest)
 };
 thread_local ThreadState t_thread;
 
@@ -72,11 +71,6 @@ constexpr int k_spin_rounds = 32;
 constexpr int k_max_help_depth = 8;
 // Released run_inline tasks one thread runs back to back before handing the rest to workers.
 constexpr int k_max_inline_run = 64;
-// A waiting thread whose pollers report outstanding work keeps polling them, yielding the
-// core between polls, this long after the last progress before it sleeps (the pollers' own
-// thread, e.g. the MPI progress engine, takes over then). Matches the progress engine's own
-// yield window: a transfer under way needs polling to move.
-constexpr auto k_poll_window = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -1013,8 +1007,7 @@ void RuntimeImpl::worker_main(Worker& w) {
     TaskRecord* t = find_work(w);
     // 2. spin briefly (yielding) before paying for a sleep and a wake-up
     for (int i = 0; t == nullptr && i < k_spin_rounds; ++i) {
-      // An idle worker tests for messages too (their completions release tasks).
-      if (poll_waiters() != PollResult::progressed) std::this_thread::yield();
+      std::this_thread::yield();
       t = find_work(w);
     }
     if (t != nullptr) {
@@ -1113,38 +1106,6 @@ bool RuntimeImpl::anyone_active() const noexcept {
                      [](const auto& w) { return w->active.load(std::memory_order_relaxed); });
 }
 
-void RuntimeImpl::add_wait_poller(WaitPoller* poller) {
-  std::lock_guard<std::mutex> lock(m_pollers_mutex);
-  m_pollers.push_back(poller);
-  m_num_pollers.store(static_cast<int>(m_pollers.size()), std::memory_order_release);
-}
-
-void RuntimeImpl::remove_wait_poller(WaitPoller* poller) {
-  // Blocks while another thread polls: afterwards no thread is inside `poller`.
-  std::lock_guard<std::mutex> lock(m_pollers_mutex);
-  m_pollers.erase(std::remove(m_pollers.begin(), m_pollers.end(), poller), m_pollers.end());
-  m_num_pollers.store(static_cast<int>(m_pollers.size()), std::memory_order_release);
-}
-
-PollResult RuntimeImpl::poll_waiters() {
-  // relaxed: a hint; a poller registered concurrently is seen on a later call.
-  if (m_num_pollers.load(std::memory_order_relaxed) == 0 || t_thread.polling) return PollResult::idle;
-  std::unique_lock<std::mutex> lock(m_pollers_mutex, std::try_to_lock);
-  if (!lock.owns_lock()) return PollResult::busy;  // another thread polls right now
-  struct Polling {
-    Polling() noexcept { t_thread.polling = true; }
-    ~Polling() { t_thread.polling = false; }
-    Polling(const Polling&) = delete;
-    Polling& operator=(const Polling&) = delete;
-  } polling;
-  PollResult result = PollResult::idle;
-  for (WaitPoller* p : m_pollers) {
-    const PollResult r = p->poll();
-    if (r == PollResult::progressed || (r == PollResult::busy && result == PollResult::idle)) result = r;
-  }
-  return result;
-}
-
 void RuntimeImpl::wait_until(const std::function<bool()>& done,
                              const std::function<std::vector<Ref<TaskRecord>>()>& roots) {
   Worker* w = t_thread.runtime == this ? t_thread.worker : nullptr;
@@ -1183,26 +1144,11 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
   std::uint64_t last_progress = progress();
   auto last_change = std::chrono::steady_clock::now();
   bool deferred_once = false;
-  // Polling: since when the pollers had outstanding work and nothing moved (epoch: not busy).
-  std::chrono::steady_clock::time_point busy_since{};
   for (;;) {
     if (done()) return;
     if (TaskRecord* t = help_find(w)) {
       run_chain(t, w);
       continue;
-    }
-    // What we wait for may be a message: test for it here rather than sleep until the
-    // poller's own thread wakes us (two thread hand-offs per message).
-    if (const PollResult r = poll_waiters(); r == PollResult::progressed) {
-      busy_since = {};
-      continue;
-    } else if (r == PollResult::busy) {
-      const auto now = std::chrono::steady_clock::now();
-      if (busy_since == std::chrono::steady_clock::time_point{}) busy_since = now;
-      if (now - busy_since < k_poll_window) {
-        std::this_thread::yield();
-        continue;
-      }
     }
     const std::uint32_t key = ec.prepare_wait();
     if (done()) {
@@ -1214,10 +1160,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       run_chain(t, w);
       continue;
     }
-    if (ec.commit_wait(key, last_change + timeout)) {
-      busy_since = {};  // woken: poll again for a while
-      continue;
-    }
+    if (ec.commit_wait(key, last_change + timeout)) continue;
     const auto now = std::chrono::steady_clock::now();
     const std::uint64_t p = progress();
     if (p != last_progress || anyone_active()) {

@@ -27,7 +27,6 @@
 #include <parla/runtime_config.hpp>
 #include <parla/runtime_stats.hpp>
 #include <parla/spawn_options.hpp>
-#include <parla/wait_poller.hpp>
 
 #include "chase_lev_deque.hpp"
 #include "core_set.hpp"
@@ -223,14 +222,6 @@ class RuntimeImpl {
   TaskRecord* help_find(Worker* w);
 
   // waiting
- public:
-  void add_wait_poller(WaitPoller* poller);
-  void remove_wait_poller(WaitPoller* poller);
-
- private:
-  /// Polls every registered poller once (none when another thread is polling, or this
-  /// thread already is, further up its stack).
-  PollResult poll_waiters();
   void wait_until(const std::function<bool()>& done,
                   const std::function<std::vector<Ref<TaskRecord>>()>& roots);
   [[nodiscard]] std::uint64_t progress() const noexcept;
@@ -266,10 +257,6 @@ class RuntimeImpl {
   std::atomic<std::int64_t> m_deferred_outstanding{0};
   std::atomic<std::uint64_t> m_failed{0};
   EventCount m_helper_idle;  // threads waiting outside the workers
-  // Wait pollers (the MPI progress engine): one thread polls at a time.
-  std::mutex m_pollers_mutex;
-  std::vector<WaitPoller*> m_pollers;  // guarded by m_pollers_mutex
-  std::atomic<int> m_num_pollers{0};
 
   bool m_infer = true;
   std::string m_cuda_note;  // why there are no CUDA devices (empty when there are)

@@ -19,7 +19,6 @@
 #include <parla/task.hpp>
 #include <parla/task_context.hpp>
 #include <parla/task_space.hpp>
-#include <parla/wait_poller.hpp>
 
 namespace parla {
 
@@ -111,12 +110,6 @@ class Runtime {
   /// there is none. The MPI layer's watchdog uses it to end a job whose failure nobody will
   /// pick up (the other ranks would wait for this one forever).
   [[nodiscard]] std::optional<std::string> unreported_failure(std::chrono::milliseconds grace) const;
-
-  /// Registers `poller` (see WaitPoller): threads that wait, and idle workers, poll it
-  /// instead of sleeping while it reports outstanding work. It must stay valid until
-  /// remove_wait_poller(poller) returns; that call waits for a poll in progress to end.
-  void add_wait_poller(WaitPoller* poller);
-  void remove_wait_poller(WaitPoller* poller);
 
   [[nodiscard]] detail::RuntimeImpl& impl() const noexcept { return *m_impl; }
 
