@@ -17,6 +17,7 @@
 namespace parla::detail {
 
 class BackendStream;
+class DeviceBackend;
 
 /// Never valid: the version of a device instance that holds nothing.
 inline constexpr std::uint64_t k_no_version = std::numeric_limits<std::uint64_t>::max();
@@ -57,6 +58,11 @@ class BlockState {
   std::size_t bytes;
   void* host;
   bool owned;
+  /// The backend that page-locked `host` (see DeviceBackend::pin_host), null while pageable.
+  /// Pinning is tried once, at the first copy between the host and a device, and only for
+  /// memory the runtime owns (it alone knows when that memory is freed).
+  DeviceBackend* host_pinned_by = nullptr;
+  bool host_pin_tried = false;
   std::mutex mutex;
   std::vector<Segment> segments;
   std::vector<Instance> instances;  // per device id; [0] = host (always allocated)

@@ -5,6 +5,11 @@
 #include <parla/runtime.hpp>
 #include <parla/task_context.hpp>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
 #include "block_state.hpp"
 #include "runtime_impl.hpp"
 
@@ -45,10 +50,26 @@ std::shared_ptr<detail::BlockState> make_block(Runtime& rt, void* host, std::siz
   return st;
 }
 
+/// Zeroed host memory for a block the runtime owns. Where a device page-locks host instances
+/// (CUDA), whole pages of its own: page-locking works on pages, so a block sharing a page with
+/// another could not be pinned, or could stay registered through the other's pinning.
+void* allocate_host_instance(Runtime& rt, std::size_t bytes) {
+  const std::size_t n = bytes == 0 ? 1 : bytes;
+  bool whole_pages = false;
+  for (int d = 1; d <= rt.impl().num_gpus(); ++d) whole_pages = whole_pages || rt.impl().slot(d).backend->pins_host();
+  if (!whole_pages) return std::calloc(n, 1);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  const std::size_t page = page_size > 0 ? static_cast<std::size_t>(page_size) : 4096;
+  const std::size_t rounded = (n + page - 1) / page * page;
+  void* p = std::aligned_alloc(page, rounded);
+  if (p != nullptr) std::memset(p, 0, rounded);
+  return p;
+}
+
 }  // namespace
 
 DataBlock::DataBlock(Runtime& runtime, std::size_t bytes, std::string name) {
-  void* host = std::calloc(bytes == 0 ? 1 : bytes, 1);  // owned by the BlockState
+  void* host = allocate_host_instance(runtime, bytes);  // owned by the BlockState
   if (host == nullptr) throw Error("cannot allocate " + std::to_string(bytes) + " bytes of host memory for data block '" + name + "'");
   try {
     m_state = make_block(runtime, host, bytes, std::move(name), true);

@@ -62,7 +62,7 @@ std::string slice_name(const BlockState& b, std::size_t begin, std::size_t end) 
 // ---- BlockState ------------------------------------------------------------------------------
 
 BlockState::BlockState(RuntimeImpl* rt, std::string block_name, std::size_t size, void* host_ptr, bool own)
-    : runtime(rt), name(std::move(block_name)), bytes(size), host(host_ptr), owned(own) {
+    : runtime(rt), name(std::move(block_name)), bytes(size), host(host_ptr), owned(own), host_pin_tried(!own) {
   const std::size_t ndev = std::max<std::size_t>(1, rt->devices().size());
   Segment s;
   s.begin = 0;
@@ -91,7 +91,11 @@ BlockState::~BlockState() {
       s.memory_cv.notify_all();
     }
   }
-  if (owned) std::free(host);
+  if (host_pinned_by != nullptr) {
+    host_pinned_by->unpin_host(host, owned);  // frees it too when owned
+  } else if (owned) {
+    std::free(host);
+  }
 }
 
 std::size_t BlockState::find(std::size_t pos) const {
@@ -387,10 +391,17 @@ void RuntimeImpl::copy_segments(const std::shared_ptr<BlockState>& bp, std::size
         last_wait = ready.get();
       }
     }
+    const int kind = src == 0 ? 0 : (dst == 0 ? 1 : 2);
+    // Copies between the host and a device that page-locks host memory (CUDA) go through
+    // pinned memory: truly asynchronous DMA, ordered by the stream's events like any copy.
+    if (!b.host_pin_tried && kind != 2) {
+      b.host_pin_tried = true;
+      DeviceBackend& be = *slot(src == 0 ? dst : src).backend;
+      if (be.pin_host(b.host, b.bytes)) b.host_pinned_by = &be;
+    }
     // The consumer pins the source until it finishes, so it cannot be evicted mid-copy.
     ++b.instances[sd].pins;
     d.pins.emplace_back(bp, src);
-    const int kind = src == 0 ? 0 : (dst == 0 ? 1 : 2);
     std::string label;
     if (m_tracing) {
       static constexpr const char* kinds[] = {"h2d", "d2h", "d2d"};
@@ -686,6 +697,12 @@ void RuntimeImpl::write_back_and_release_blocks() noexcept {
       s.backend->deallocate(b.instances[d].ptr, b.bytes);
       s.memory_free.fetch_add(static_cast<std::int64_t>(b.bytes), std::memory_order_acq_rel);
       b.instances[d].ptr = nullptr;
+    }
+    // The block may outlive the runtime (host_data() stays readable): its host memory goes
+    // back to pageable now, while the backend that pinned it still exists.
+    if (b.host_pinned_by != nullptr) {
+      b.host_pinned_by->unpin_host(b.host, false);
+      b.host_pinned_by = nullptr;
     }
     for (auto& g : b.segments) {
       g.last_writer.reset();

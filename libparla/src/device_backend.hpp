@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -70,6 +71,25 @@ class DeviceBackend {
   [[nodiscard]] virtual std::exception_ptr take_launch_error() { return nullptr; }
   /// Finishes queued work and stops helper threads; called once when the runtime ends.
   virtual void stop() noexcept {}
+
+  /// Whether pin_host() pins memory (CUDA). The runtime then allocates the host instances of
+  /// its blocks in whole pages, so no two blocks share a page: page-locking is per page, and
+  /// a block must never stay DMA-mapped through another block's registration.
+  [[nodiscard]] virtual bool pins_host() const noexcept { return false; }
+  /// Page-locks `bytes` of host memory at `p` (a host instance the runtime allocated, whole
+  /// pages) so copies between it and this device are DMA, asynchronous to the host. True when
+  /// it did: the memory must then go back through unpin_host(). False when the backend has
+  /// nothing to pin (cpu, simulated GPUs) or pinning failed; the memory stays pageable and
+  /// copies still work, staged by the driver (a failure is reported once per device). Called
+  /// once per block, on the thread that issues its first copy to or from this device.
+  [[nodiscard]] virtual bool pin_host(void* /*p*/, std::size_t /*bytes*/) noexcept { return false; }
+  /// Undoes pin_host(p), then std::free(p) when `free_after` (unpinning must come first: a
+  /// freed range still registered would be DMA'd to stale pages once reused). On a thread
+  /// that may not call the backend (a CUDA host function) both are deferred to the next
+  /// allocate() or stop().
+  virtual void unpin_host(void* p, bool free_after) noexcept {
+    if (free_after) std::free(p);
+  }
 };
 
 /// The name of the task whose body runs on this thread (for labelling its stream work),

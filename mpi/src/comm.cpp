@@ -6,11 +6,19 @@
 #include <mpi-ext.h>  // Open MPI: MPIX_CUDA_AWARE_SUPPORT, MPIX_Query_cuda_support
 #endif
 
+#include <parla/device.hpp>
 #include <parla/error.hpp>
+#include <parla/placement.hpp>
+#include <parla/stream.hpp>
 #include <parla/task_context.hpp>
 
-#include <climits>
+#if defined(PARLA_HAVE_CUDA)
+#include <cuda_runtime_api.h>
+#endif
+
+#include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -96,6 +104,138 @@ std::chrono::milliseconds failure_grace_setting(int configured) {
   return std::chrono::milliseconds(2000);
 }
 
+/// PARLA_CUDA_AWARE_MPI: unset or empty (ask the MPI), "0" (off), anything else (forced on).
+enum class CudaAwareSetting : unsigned char { query, off, forced };
+
+CudaAwareSetting cuda_aware_setting() noexcept {
+  const char* env = std::getenv("PARLA_CUDA_AWARE_MPI");
+  if (env == nullptr || *env == '\0') return CudaAwareSetting::query;
+  return std::strcmp(env, "0") == 0 ? CudaAwareSetting::off : CudaAwareSetting::forced;
+}
+
+/// Sends 64 bytes of memory on CUDA device `ordinal` to this rank itself, on a duplicate of
+/// MPI_COMM_SELF that returns errors instead of aborting, and checks what arrived. Empty when
+/// it worked, else what went wrong. An MPI that is not CUDA-aware may also crash here (it
+/// reads device memory as host memory): only PARLA_CUDA_AWARE_MPI=1 brings it here then.
+std::string cuda_self_test(int ordinal) {
+#if defined(PARLA_HAVE_CUDA)
+  constexpr int k_bytes = 64;
+  unsigned char sent[k_bytes];
+  unsigned char got[k_bytes] = {};
+  for (int i = 0; i < k_bytes; ++i) sent[i] = static_cast<unsigned char>(i * 37 + 11);
+  int previous = -1;
+  void* src = nullptr;
+  void* dst = nullptr;
+  MPI_Comm self = MPI_COMM_NULL;
+  std::string error;
+  auto cuda = [&](cudaError_t err, const char* what) {
+    if (err == cudaSuccess || !error.empty()) return error.empty();
+    error = std::string(what) + ": " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err);
+    return false;
+  };
+  auto mpi = [&](int rc, const char* what) {
+    if (rc == MPI_SUCCESS || !error.empty()) return error.empty();
+    error = MpiError(what, rc, "CUDA device memory to this rank itself").what();
+    return false;
+  };
+  if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
+  if (cuda(cudaSetDevice(ordinal), "cudaSetDevice") &&
+      cuda(cudaMalloc(&src, k_bytes), "cudaMalloc") &&
+      cuda(cudaMalloc(&dst, k_bytes), "cudaMalloc") &&
+      cuda(cudaMemcpy(src, sent, k_bytes, cudaMemcpyHostToDevice), "cudaMemcpy") &&
+      cuda(cudaMemset(dst, 0, k_bytes), "cudaMemset") &&
+      // Both went to the legacy default stream; the MPI may use streams of its own.
+      cuda(cudaStreamSynchronize(nullptr), "cudaStreamSynchronize") &&
+      mpi(MPI_Comm_dup(MPI_COMM_SELF, &self), "MPI_Comm_dup") &&
+      mpi(MPI_Comm_set_errhandler(self, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler")) {
+    MPI_Status status;
+    if (mpi(MPI_Sendrecv(src, k_bytes, MPI_BYTE, 0, 0, dst, k_bytes, MPI_BYTE, 0, 0, self, &status),
+            "MPI_Sendrecv")) {
+      int count = 0;
+      MPI_Get_count(&status, MPI_BYTE, &count);
+      if (count != k_bytes) {
+        error = "MPI_Sendrecv delivered " + std::to_string(count) + " of " +
+                std::to_string(k_bytes) + " bytes";
+      } else if (cuda(cudaMemcpy(got, dst, k_bytes, cudaMemcpyDeviceToHost), "cudaMemcpy") &&
+                 std::memcmp(sent, got, k_bytes) != 0) {
+        error = "the bytes that arrived in device memory differ from those sent";
+      }
+    }
+  }
+  if (self != MPI_COMM_NULL) MPI_Comm_free(&self);
+  if (src != nullptr) cudaFree(src);
+  if (dst != nullptr) cudaFree(dst);
+  if (previous >= 0) cudaSetDevice(previous);
+  // Leave no error behind: the runtime reads a thread's last CUDA error after task bodies.
+  (void)cudaGetLastError();
+  return error;
+#else
+  (void)ordinal;
+  return "this build of parla::mpi has no CUDA support (PARLA_ENABLE_CUDA=OFF)";
+#endif
+}
+
+/// The direct path's decision, in the order of docs/mpi.md ("Device buffers").
+struct DirectPath {
+  bool enabled = false;
+  std::string reason;
+  std::vector<int> cuda_gpus;  // gpu(i) indices of the runtime's CUDA devices
+};
+
+DirectPath decide_direct_path(const Runtime& rt, Transport transport, int rank) {
+  DirectPath d;
+  const CudaAwareSetting setting = cuda_aware_setting();
+  if (setting == CudaAwareSetting::off) {
+    d.reason = "PARLA_CUDA_AWARE_MPI=0";
+    return d;
+  }
+  if (setting == CudaAwareSetting::query && !cuda_aware_mpi()) {
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+    d.reason = "MPIX_Query_cuda_support() says this MPI is not CUDA-aware";
+#else
+    d.reason = "this MPI's headers do not declare CUDA-aware support (MPIX_CUDA_AWARE_SUPPORT); "
+               "set PARLA_CUDA_AWARE_MPI=1 if it is CUDA-aware anyway";
+#endif
+    return d;
+  }
+  for (const Device* dev : rt.devices()) {
+    if (std::strcmp(dev->backend(), "cuda") == 0) d.cuda_gpus.push_back(dev->index());
+  }
+  if (d.cuda_gpus.empty()) {
+    d.reason = "no CUDA device in the runtime (simulated GPUs are always staged)";
+    return d;
+  }
+  if (transport != Transport::mpi) {
+    d.reason = "the UCX transport stages device data through host memory";
+    return d;
+  }
+  // The runtime numbers its CUDA devices as CUDA does (gpu(i) is CUDA device i).
+  const std::string failure = cuda_self_test(d.cuda_gpus.front());
+  if (!failure.empty()) {
+    if (setting == CudaAwareSetting::forced) {
+      // The user said the MPI is CUDA-aware and it is not: staging silently would hide a
+      // broken installation, and passing device pointers would crash or corrupt data.
+      throw std::runtime_error(
+          "parla::mpi: PARLA_CUDA_AWARE_MPI=1, but this MPI failed the CUDA-aware self-test (" +
+          failure +
+          "): it cannot send CUDA device memory. Use a CUDA-aware MPI, or unset "
+          "PARLA_CUDA_AWARE_MPI (or set it to 0) to stage device data through pinned host memory");
+    }
+    std::fprintf(stderr,
+                 "[rank %d] parla::mpi: warning: the MPI reports CUDA-aware support but failed "
+                 "the self-test (%s); device data is staged through pinned host memory instead. "
+                 "Set PARLA_CUDA_AWARE_MPI=0 to skip the test and this warning.\n",
+                 rank, failure.c_str());
+    d.reason = "the CUDA-aware self-test failed: " + failure;
+    return d;
+  }
+  d.enabled = true;
+  d.reason = setting == CudaAwareSetting::forced
+                 ? "PARLA_CUDA_AWARE_MPI=1 and the self-test passed"
+                 : "MPIX_Query_cuda_support() and the self-test passed";
+  return d;
+}
+
 int checked_count(std::size_t bytes, const char* what) {
   if (bytes > static_cast<std::size_t>(INT_MAX)) {
     throw std::invalid_argument(std::string("parla::mpi::") + what + " of " +
@@ -156,6 +296,13 @@ struct CommState {
   std::map<std::pair<int, int>, std::uint64_t> recv_seq;
   std::uint64_t collective_seq = 0;
   std::vector<Task> tracked;  // communication tasks not known to be completed
+
+  // The CUDA-aware direct path (set by Comm's constructor, read-only afterwards).
+  bool direct = false;
+  std::string direct_reason;
+  Placement direct_placement;  // any_of(the CUDA GPUs, cpu)
+  std::atomic<std::uint64_t> host_buffers{0};
+  std::atomic<std::uint64_t> device_buffers{0};
 
   std::unique_ptr<ProgressEngine> engine;  // last: its thread calls watchdog()
 
@@ -276,8 +423,17 @@ struct CommState {
       }
     }
     if (data.state()) {
-      // Host placement: the runtime brings the block's current contents to host memory
-      // before the task runs (from a simulated GPU, through its copy stream).
+      // Host placement by default: the runtime brings the block's current contents to host
+      // memory before the task runs (from a GPU through its copy stream, into page-locked
+      // memory for CUDA), and the task starts once the copy's event has fired.
+      if (direct && (op.kind == OpKind::send || op.kind == OpKind::recv)) {
+        // The direct path: the mapper picks, once the task is ready (its producers are done),
+        // the device holding most of the slice's current bytes: the CUDA GPU that wrote them,
+        // or the host. A receive declares inout here because locality counts only what a
+        // task reads; it is placed where the slice lives and overwrites it there.
+        o.placement = direct_placement;
+        reads = true;
+      }
       if (reads && writes) {
         o.inout.push_back(data);
       } else if (writes) {
@@ -298,7 +454,17 @@ struct CommState {
       if (!st) throw std::runtime_error("parla::mpi: the Comm was destroyed before this task ran");
       if (data.state()) {
         op.buffer = ctx.data(data);
-        op.host_memory = true;  // host placement: the runtime staged it in host memory
+        if (ctx.device().kind() == DeviceKind::gpu) {
+          // A CUDA GPU (only the direct path places here). The task's stream already waits
+          // for the slice's producers (and, for a receive, for the readers of the bytes it
+          // overwrites): MPI gets the device pointer once the stream has reached this point.
+          op.host_memory = false;
+          op.ready = ctx.stream().record();
+          st->device_buffers.fetch_add(1, std::memory_order_relaxed);  // a counter only
+        } else {
+          op.host_memory = true;  // the runtime staged it in host memory
+          st->host_buffers.fetch_add(1, std::memory_order_relaxed);
+        }
       }
       op.token = ctx.defer_completion();
       st->engine->submit(std::move(op));
@@ -318,6 +484,18 @@ Comm::Comm(Runtime& rt, MPI_Comm comm, CommConfig config) {
   m_state = std::make_shared<detail::CommState>(rt, comm, config);
   m_state->self = m_state;
   detail::CommState* st = m_state.get();
+  // Before the engine starts: the self-test makes blocking MPI calls on this thread.
+  DirectPath direct = decide_direct_path(rt, m_state->transport, m_state->comm.rank());
+  st->direct = direct.enabled;
+  st->direct_reason = std::move(direct.reason);
+  if (direct.enabled) {
+    std::vector<PlacementOption> options;
+    for (int g : direct.cuda_gpus) {
+      options.push_back({{DeviceSpec{DeviceKind::gpu, g}}, std::nullopt});
+    }
+    options.push_back({{DeviceSpec{DeviceKind::cpu, 0}}, std::nullopt});
+    st->direct_placement = Placement(std::move(options));
+  }
   P2pTransportFactory make_p2p;
 #if defined(PARLA_HAVE_UCX)
   if (m_state->transport == Transport::ucx) {
@@ -367,6 +545,14 @@ const char* Comm::transport_name() const noexcept {
 }
 int Comm::max_tag() const noexcept { return m_state->max_tag; }
 ProgressStats Comm::progress_stats() const noexcept { return m_state->engine->stats(); }
+bool Comm::cuda_aware() const noexcept { return m_state->direct; }
+const std::string& Comm::cuda_aware_reason() const noexcept { return m_state->direct_reason; }
+BufferPathStats Comm::buffer_paths() const noexcept {
+  BufferPathStats s;
+  s.host = m_state->host_buffers.load(std::memory_order_relaxed);
+  s.device = m_state->device_buffers.load(std::memory_order_relaxed);
+  return s;
+}
 
 namespace {
 // A send or receive of `bytes` with `peer`: checks its arguments and numbers it in its

@@ -146,6 +146,24 @@ ProgressStats ProgressEngine::stats() const noexcept {
   return s;
 }
 
+bool ProgressEngine::pass() {
+  bool progressed = false;
+  if (m_has_incoming.load(std::memory_order_acquire)) {
+    {
+      std::lock_guard<std::mutex> lock(m_mutex);
+      if (m_stop) return false;  // the engine thread fails what is left
+    }
+    progressed = take_submissions();
+  }
+  if (!m_unready.empty() && post_ready_events()) progressed = true;
+  if (!m_active.empty() && test_outstanding()) progressed = true;
+  // The point-to-point transport is driven whenever anything is outstanding (its peers'
+  // connection and rendezvous traffic may need this rank's progress), never when idle.
+  const bool p2p_busy = m_p2p && m_p2p->active() > 0;
+  if (m_p2p && (p2p_busy || !m_active.empty()) && progress_p2p()) progressed = true;
+  return progressed;
+}
+
 bool ProgressEngine::take_submissions() {
   std::vector<Operation> batch;
   {
@@ -158,6 +176,23 @@ bool ProgressEngine::take_submissions() {
 }
 
 void ProgressEngine::post(Operation&& op) {
+  if (op.ready) {
+    // Device data is complete only once its stream reaches the event; never block on it.
+    bool fired = false;
+    try {
+      fired = op.ready->query();
+    } catch (...) {
+      m_failed.fetch_add(1, std::memory_order_relaxed);
+      fail_op(op, std::current_exception());
+      m_outstanding.fetch_sub(1, std::memory_order_release);
+      return;
+    }
+    if (!fired) {
+      m_unready.push_back(std::move(op));
+      return;
+    }
+    op.ready.reset();
+  }
   if (is_collective(op.kind) && op.collective_seq != m_next_collective) {
     m_waiting_collectives.emplace(op.collective_seq, std::move(op));
     return;
@@ -198,6 +233,15 @@ void ProgressEngine::post(Operation&& op) {
     m_active.push_back(std::move(op));
   }
   if (collective) post_ready_collectives();
+}
+
+bool ProgressEngine::post_ready_events() {
+  // Swap first: post() puts an operation whose event has not fired back into m_unready.
+  std::vector<Operation> waiting;
+  waiting.swap(m_unready);
+  const std::size_t before = waiting.size();
+  for (Operation& op : waiting) post(std::move(op));
+  return m_unready.size() < before;
 }
 
 void ProgressEngine::post_ready_collectives() {
@@ -342,6 +386,14 @@ void ProgressEngine::fail_everything(const std::string& why) {
     m_outstanding.fetch_sub(1, std::memory_order_release);
   }
   m_waiting_collectives.clear();
+  for (Operation& op : m_unready) {
+    // Never handed to MPI: its buffer is free to go.
+    fail_op(op, std::make_exception_ptr(std::runtime_error(
+                    std::string("parla::mpi: ") + to_string(op.kind) + " " + describe(op) +
+                    " was never started (its device data was not ready yet): " + why)));
+    m_outstanding.fetch_sub(1, std::memory_order_release);
+  }
+  m_unready.clear();
 }
 
 void ProgressEngine::run() {
@@ -370,19 +422,13 @@ void ProgressEngine::run() {
   auto quiet_since = Clock::now();
   auto backoff = k_min_backoff;
   for (;;) {
-    bool progressed = false;
     if (m_has_incoming.load(std::memory_order_acquire)) {
-      {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        if (m_stop) break;
-      }
-      progressed = take_submissions();
+      std::lock_guard<std::mutex> lock(m_mutex);
+      if (m_stop) break;
     }
-    if (!m_active.empty() && test_outstanding()) progressed = true;
-    // The point-to-point transport is driven whenever anything is outstanding (its peers'
-    // connection and rendezvous traffic may need this rank's progress), never when idle.
-    const bool p2p_busy = m_p2p && m_p2p->active() > 0;
-    if (m_p2p && (p2p_busy || !m_active.empty()) && progress_p2p()) progressed = true;
+    const bool progressed = pass();
+    const bool nothing_outstanding =
+        m_active.empty() && m_unready.empty() && (!m_p2p || m_p2p->active() == 0);
 
     const auto now = Clock::now();
     if (m_periodic && now >= next_periodic) {
@@ -398,7 +444,7 @@ void ProgressEngine::run() {
       backoff = k_min_backoff;
       continue;
     }
-    if (m_active.empty() && (!m_p2p || m_p2p->active() == 0)) {
+    if (nothing_outstanding) {
       // Nothing MPI could progress: sleep until a submission (or the watchdog's period).
       std::unique_lock<std::mutex> lock(m_mutex);
       if (m_stop) break;
@@ -444,7 +490,7 @@ void ProgressEngine::run() {
   }
   const char* why = "the communicator was closed while it was outstanding (call rt.finish() "
                     "before destroying the parla::mpi::Comm)";
-  if (!m_active.empty() || !m_waiting_collectives.empty()) fail_everything(why);
+  if (!m_active.empty() || !m_waiting_collectives.empty() || !m_unready.empty()) fail_everything(why);
   shutdown_p2p(why);
 }
 

@@ -166,6 +166,10 @@ void bind_mpi(py::module_& parent) {
       .def_property_readonly("size", [](const PyComm& c) { return c.comm().size(); })
       .def_property_readonly("max_tag", [](const PyComm& c) { return c.comm().max_tag(); })
       .def_property_readonly("transport", [](const PyComm& c) { return std::string(c.comm().transport_name()); })
+      .def_property_readonly("cuda_aware", [](const PyComm& c) { return c.comm().cuda_aware(); },
+                             "Whether device buffers go to MPI directly (see docs/mpi.md, \"Device buffers\")")
+      .def_property_readonly("cuda_aware_reason",
+                             [](const PyComm& c) { return c.comm().cuda_aware_reason(); })
       .def(
           "send",
           [](PyComm& self, const DataBlock& block, std::size_t offset, std::size_t bytes, int dest, int tag,

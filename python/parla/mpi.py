@@ -92,6 +92,16 @@ class Comm:
     def transport(self) -> str:
         return self._c.transport  # type: ignore[no-any-return]
 
+    @property
+    def cuda_aware(self) -> bool:
+        """Whether CUDA device buffers go to MPI directly (else staged through pinned host
+        memory); ``cuda_aware_reason`` says why."""
+        return self._c.cuda_aware  # type: ignore[no-any-return]
+
+    @property
+    def cuda_aware_reason(self) -> str:
+        return self._c.cuda_aware_reason  # type: ignore[no-any-return]
+
     def progress_stats(self) -> dict[str, int]:
         return self._c.progress_stats()  # type: ignore[no-any-return]
 

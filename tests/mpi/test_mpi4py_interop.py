@@ -134,3 +134,11 @@ def test_errors_name_what_to_fix() -> None:
         with pytest.raises(TypeError, match="mpi4py communicator"):
             mpi.Comm("not a communicator")
     assert isinstance(mpi.cuda_aware(), bool)
+
+
+def test_device_buffer_path_is_reported() -> None:
+    # No CUDA device here (simulated GPUs at most): device data is always staged, and the
+    # communicator says why.
+    with Parla(n_workers=1, sim_gpus=1), mpi.Comm(WORLD) as comm:
+        assert comm.cuda_aware is False
+        assert comm.cuda_aware_reason, "a reason is always given"

@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include <parla/error.hpp>
@@ -28,6 +29,17 @@ void report(cudaError_t err, const char* what, int ordinal) noexcept {
   std::cerr << "parla: CUDA error in " << what << " on CUDA device " << ordinal << ": "
             << cudaGetErrorString(err) << '\n';
 }
+
+/// Set while a host function (cudaLaunchHostFunc) runs on this thread: CUDA forbids API calls
+/// there, so work that needs one is deferred (see CudaDevice::unpin_host).
+thread_local bool t_in_host_function = false;
+
+struct HostFunctionScope {
+  HostFunctionScope() noexcept { t_in_host_function = true; }
+  ~HostFunctionScope() { t_in_host_function = false; }
+  HostFunctionScope(const HostFunctionScope&) = delete;
+  HostFunctionScope& operator=(const HostFunctionScope&) = delete;
+};
 
 class CudaEvent final : public Event {
  public:
@@ -70,6 +82,7 @@ class CudaStream final : public BackendStream {
   void enqueue(std::function<void()> fn) override {
     auto* heap = new std::function<void()>(std::move(fn));  // freed by the host function
     launch_host(heap, [](void* p) {
+      const HostFunctionScope scope;
       std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(p));
       try {
         (*f)();
@@ -113,6 +126,7 @@ class CudaStream final : public BackendStream {
   void enqueue_completion(std::function<void(std::exception_ptr)> done) override {
     auto* heap = new std::function<void(std::exception_ptr)>(std::move(done));  // freed below
     launch_host(heap, [](void* p) {
+      const HostFunctionScope scope;
       std::unique_ptr<std::function<void(std::exception_ptr)>> f(
           static_cast<std::function<void(std::exception_ptr)>*>(p));
       (*f)(nullptr);
@@ -145,6 +159,19 @@ std::size_t device_memory(int ordinal) {
   std::size_t total = 0;
   check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo", ordinal);
   return free_bytes;
+}
+
+/// cudaHostUnregister, then std::free when `free_after`. Memory CUDA failed to unregister is
+/// leaked rather than freed: a reused range that is still registered would be DMA'd wrongly.
+void release_pinned(void* p, bool free_after, int ordinal) noexcept {
+  const cudaError_t err = cudaHostUnregister(p);
+  if (err != cudaSuccess) (void)cudaGetLastError();
+  if (err == cudaSuccess || err == cudaErrorHostMemoryNotRegistered) {
+    if (free_after) std::free(p);
+    return;
+  }
+  report(err, "cudaHostUnregister", ordinal);
+  if (free_after) std::cerr << "parla: leaking the host memory at " << p << " (it may still be registered)\n";
 }
 
 }  // namespace
@@ -199,14 +226,51 @@ void CudaDevice::deallocate(void* p, std::size_t /*bytes*/) noexcept {
 
 void CudaDevice::drain_frees() noexcept {
   std::vector<void*> frees;
+  std::vector<PendingUnpin> unpins;
   {
     std::lock_guard<std::mutex> lock(m_free_mutex);
     frees.swap(m_pending_frees);
+    unpins.swap(m_pending_unpins);
   }
+  for (const PendingUnpin& u : unpins) release_pinned(u.p, u.free_after, m_ordinal);
   if (frees.empty()) return;
   report(cudaSetDevice(m_ordinal), "cudaSetDevice", m_ordinal);
   auto* s = static_cast<cudaStream_t>(m_copy_in->native_handle());
   for (void* p : frees) report(cudaFreeAsync(p, s), "cudaFreeAsync", m_ordinal);
+}
+
+bool CudaDevice::pin_host(void* p, std::size_t bytes) noexcept {
+  if (p == nullptr || bytes == 0) return false;
+  cudaError_t err = cudaSetDevice(m_ordinal);
+  if (err == cudaSuccess) err = cudaHostRegister(p, bytes, cudaHostRegisterPortable);
+  if (err == cudaSuccess) return true;
+  // Not sticky, but clear it: take_launch_error() reads this thread's last error after a body.
+  (void)cudaGetLastError();
+  // Already registered: someone else pinned it (and will unpin it); nothing to report.
+  if (err != cudaErrorHostMemoryAlreadyRegistered &&
+      !m_pin_warned.exchange(true, std::memory_order_relaxed)) {
+    std::cerr
+        << "parla: could not page-lock " << bytes
+        << " bytes of host memory for copies to and from CUDA device " << m_ordinal
+        << " (cudaHostRegister: " << cudaGetErrorName(err) << ": " << cudaGetErrorString(err)
+        << "); data blocks stay in pageable memory: correct, but their copies are slower and not "
+           "asynchronous (is the locked-memory limit, ulimit -l, too low?). Reported once.\n";
+  }
+  return false;
+}
+
+void CudaDevice::unpin_host(void* p, bool free_after) noexcept {
+  if (p == nullptr) return;
+  if (t_in_host_function) {
+    try {
+      std::lock_guard<std::mutex> lock(m_free_mutex);
+      m_pending_unpins.push_back({p, free_after});
+    } catch (...) {
+      std::cerr << "parla: out of memory while releasing pinned host memory; leaking " << p << '\n';
+    }
+    return;
+  }
+  release_pinned(p, free_after, m_ordinal);
 }
 
 BackendStream& CudaDevice::compute_stream() {

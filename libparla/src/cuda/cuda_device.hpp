@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,10 @@ class CudaDevice final : public Device, public DeviceBackend {
   [[nodiscard]] std::vector<BackendStream*> streams() override;
   [[nodiscard]] std::exception_ptr take_launch_error() override;
   void stop() noexcept override;
+  [[nodiscard]] bool pins_host() const noexcept override { return true; }
+  /// cudaHostRegister (portable: pinned for every device of the process).
+  [[nodiscard]] bool pin_host(void* p, std::size_t bytes) noexcept override;
+  void unpin_host(void* p, bool free_after) noexcept override;
 
  private:
   int m_ordinal;
@@ -46,8 +51,14 @@ class CudaDevice final : public Device, public DeviceBackend {
   std::atomic<unsigned> m_next{0};
   // Frees requested by threads that may not call CUDA (host functions run the completions
   // that drop the last reference to a block): done by the next allocate() or stop().
-  std::mutex m_free_mutex;
+  std::mutex m_free_mutex;  // guards m_pending_frees and m_pending_unpins
   std::vector<void*> m_pending_frees;
+  struct PendingUnpin {
+    void* p;
+    bool free_after;
+  };
+  std::vector<PendingUnpin> m_pending_unpins;
+  std::atomic<bool> m_pin_warned{false};
   void drain_frees() noexcept;
 };
 

@@ -57,6 +57,16 @@ struct CommOptions {
   std::shared_ptr<void> keepalive{};
 };
 
+/// How a Comm's operations on data blocks handed their buffers to MPI (`Comm::buffer_paths`).
+struct BufferPathStats {
+  /// Through the block's host instance: the data was on the host, or the runtime staged it
+  /// there from a device first (always for simulated GPUs and collectives; for CUDA devices
+  /// when the direct path is off).
+  std::uint64_t host = 0;
+  /// As a CUDA device pointer: the CUDA-aware direct path (send and recv only).
+  std::uint64_t device = 0;
+};
+
 namespace detail {
 struct CommState;
 }
@@ -118,12 +128,25 @@ class Comm {
 
   [[nodiscard]] ProgressStats progress_stats() const noexcept;
 
+  /// Whether this Comm hands CUDA device memory to MPI directly: cuda_aware_mpi() holds, the
+  /// transport is MPI, the runtime has a CUDA device, and the start-up self-test (64 bytes of
+  /// device memory sent to this rank itself) passed. Then a send or recv of a block whose
+  /// current copy is on a CUDA device runs there and MPI gets the device pointer; otherwise
+  /// device data is staged through the block's host instance (page-locked for CUDA).
+  [[nodiscard]] bool cuda_aware() const noexcept;
+  /// Why cuda_aware() is what it is, e.g. "PARLA_CUDA_AWARE_MPI=0" or "no CUDA device in the
+  /// runtime (simulated GPUs are always staged)".
+  [[nodiscard]] const std::string& cuda_aware_reason() const noexcept;
+  /// How the data-block operations spawned so far and run reached MPI.
+  [[nodiscard]] BufferPathStats buffer_paths() const noexcept;
+
  private:
   std::shared_ptr<detail::CommState> m_state;
 };
 
 /// Whether this MPI can send CUDA device memory directly: PARLA_CUDA_AWARE_MPI=0|1 if set,
 /// else the run-time answer of MPIX_Query_cuda_support() where the MPI has it, else false.
+/// A Comm also self-tests it before using it (`Comm::cuda_aware`).
 bool cuda_aware_mpi() noexcept;
 
 /// Whether this build has the UCX transport (PARLA_ENABLE_UCX).

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <parla/completion_token.hpp>
+#include <parla/stream.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -43,6 +44,10 @@ struct Operation {
   std::shared_ptr<void> keepalive;        // anything that must outlive the request
   std::function<void()> on_done;          // optional, runs on the engine thread after success
   bool host_memory = false;               // the buffer is known to be host memory (staged)
+  /// Set: the engine posts the operation only once this event has fired (device memory
+  /// written by stream work, e.g. a send from a CUDA buffer). The engine polls it without
+  /// blocking; an error of the event fails the operation. Null: posted at once.
+  std::shared_ptr<Event> ready;
 };
 
 /// A transport other than MPI for point-to-point operations (send, recv), driven by the
@@ -116,8 +121,12 @@ class ProgressEngine {
 
  private:
   void run();
+  /// Takes submissions, posts what became ready, tests requests, drives the transport;
+  /// true when anything moved.
+  bool pass();
   bool take_submissions();
   void post(Operation&& op);
+  bool post_ready_events();
   void post_ready_collectives();
   bool test_outstanding();
   void finish(std::size_t index, std::exception_ptr error);
@@ -130,7 +139,7 @@ class ProgressEngine {
   std::function<void()> m_periodic;
   std::chrono::microseconds m_period;
   P2pTransportFactory m_make_p2p;
-  std::unique_ptr<P2pTransport> m_p2p;  // engine-thread only
+  std::unique_ptr<P2pTransport> m_p2p;  // engine thread only (made there, driven there)
   std::vector<std::pair<Operation, std::exception_ptr>> m_p2p_done;
   std::mutex m_start_mutex;
   std::condition_variable m_started_cv;
@@ -147,6 +156,7 @@ class ProgressEngine {
   // Engine-thread only.
   std::vector<MPI_Request> m_requests;  // parallel to m_active
   std::vector<Operation> m_active;
+  std::vector<Operation> m_unready;  // waiting for their `ready` event
   std::map<std::uint64_t, Operation> m_waiting_collectives;
   std::uint64_t m_next_collective = 0;
   std::vector<int> m_indices;
