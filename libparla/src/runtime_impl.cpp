@@ -71,6 +71,9 @@ constexpr int k_spin_rounds = 32;
 constexpr int k_max_help_depth = 8;
 // Released run_inline tasks one thread runs back to back before handing the rest to workers.
 constexpr int k_max_inline_run = 64;
+// A waiting thread that may help only with its own subtree (see k_max_help_depth) looks this
+// often for a runtime stuck behind a task that only an unrestricted helper could run.
+constexpr auto k_starved = std::chrono::milliseconds(5);
 
 }  // namespace
 
@@ -1075,11 +1078,15 @@ TaskRecord* RuntimeImpl::steal_from_siblings(Worker& w, int device) {
   return nullptr;
 }
 
-TaskRecord* RuntimeImpl::help_find(Worker* w) {
+bool RuntimeImpl::helping_restricted(const Worker* w) noexcept {
+  return w != nullptr ? t_thread.wait_depth > k_max_help_depth : t_thread.wait_depth > 1;
+}
+
+TaskRecord* RuntimeImpl::help_find(Worker* w, bool any) {
   if (w != nullptr) {
-    return t_thread.wait_depth <= k_max_help_depth ? find_work(*w) : w->deque.pop();
+    return any || !helping_restricted(w) ? find_work(*w) : w->deque.pop();
   }
-  if (t_thread.wait_depth > 1) return nullptr;
+  if (!any && helping_restricted(w)) return nullptr;
   // A thread that is not a worker helps with cpu tasks by stealing from the cpu workers.
   const DeviceSlot& cpu = *m_devices[0];
   for (int i = 0; i < cpu.num_workers; ++i) {
@@ -1160,8 +1167,32 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       run_chain(t, w);
       continue;
     }
-    if (ec.commit_wait(key, last_change + timeout)) continue;
+    // A thread that may help only with its own subtree checks now and then whether the whole
+    // runtime is stuck behind a task only it could run (every thread blocked in a wait like
+    // this one): then it takes that task, deepening its stack by one level, rather than
+    // leave the wait to the deadlock report.
+    const bool restricted = helping_restricted(w);
+    const auto deadline = restricted ? std::min(last_change + timeout,
+                                                std::chrono::steady_clock::now() + k_starved)
+                                     : last_change + timeout;
+    if (ec.commit_wait(key, deadline)) continue;
     const auto now = std::chrono::steady_clock::now();
+    if (now < last_change + timeout) {
+      // The starvation check of a restricted helper.
+      if (progress() == last_progress && !anyone_active()) {
+        if (TaskRecord* t = help_find(w, /*any=*/true)) {
+          run_chain(t, w);
+          continue;
+        }
+      }
+      const std::uint64_t p = progress();
+      if (p != last_progress) {
+        last_progress = p;
+        last_change = now;
+        deferred_once = false;
+      }
+      continue;
+    }
     const std::uint64_t p = progress();
     if (p != last_progress || anyone_active()) {
       last_progress = p;

@@ -219,7 +219,10 @@ class RuntimeImpl {
   TaskRecord* find_work(Worker& w);
   TaskRecord* take_inbox(Worker& w, InjectionQueue& q);
   TaskRecord* steal_from_siblings(Worker& w, int device);
-  TaskRecord* help_find(Worker* w);
+  /// A task for a waiting thread to run: any it may take, or (`any`) any at all.
+  TaskRecord* help_find(Worker* w, bool any = false);
+  /// Past its helping depth, a waiting thread helps only with its own subtree.
+  static bool helping_restricted(const Worker* w) noexcept;
 
   // waiting
   void wait_until(const std::function<bool()>& done,
