@@ -222,12 +222,36 @@ void copy_host_words(StridedPtr dst, StridedPtr src, const Idx3& ext) {
     }
     return;
   }
-  for (std::int64_t i0 = 0; i0 < ext[0]; ++i0) {
-    for (std::int64_t i1 = 0; i1 < ext[1]; ++i1) {
-      for (std::int64_t i2 = 0; i2 < ext[2]; ++i2) {
-        d[i0 * dst.strides[0] + i1 * dst.strides[1] + i2 * dst.strides[2]] =
-            s[i0 * src.strides[0] + i1 * src.strides[1] + i2 * src.strides[2]];
-      }
+  // Strided: the axes with more than one cell, the innermost last, in locals (a store through
+  // `d` may alias the stride arrays as far as the compiler knows, which made it reload them
+  // for every element), walked with pointer increments.
+  std::int64_t n[3] = {1, 1, 1};
+  std::int64_t ds[3] = {0, 0, 0};
+  std::int64_t ss[3] = {0, 0, 0};
+  int axes = 0;
+  for (std::size_t a = 0; a < 3; ++a) {
+    if (ext[a] == 1) continue;
+    n[axes] = ext[a];
+    ds[axes] = dst.strides[a];
+    ss[axes] = src.strides[a];
+    ++axes;
+  }
+  // Pad at the front so the innermost real axis is index 2.
+  const int pad = 3 - axes;
+  for (int a = 2; a >= 0; --a) {
+    const int from = a - pad;
+    n[a] = from >= 0 ? n[from] : 1;
+    ds[a] = from >= 0 ? ds[from] : 0;
+    ss[a] = from >= 0 ? ss[from] : 0;
+  }
+  const std::int64_t n0 = n[0], n1 = n[1], n2 = n[2];
+  const std::int64_t d0 = ds[0], d1 = ds[1], d2 = ds[2];
+  const std::int64_t s0 = ss[0], s1 = ss[1], s2 = ss[2];
+  for (std::int64_t i0 = 0; i0 < n0; ++i0) {
+    for (std::int64_t i1 = 0; i1 < n1; ++i1) {
+      W* out = d + i0 * d0 + i1 * d1;
+      const W* in = s + i0 * s0 + i1 * s1;
+      for (std::int64_t i2 = 0; i2 < n2; ++i2, out += d2, in += s2) *out = *in;
     }
   }
 }
