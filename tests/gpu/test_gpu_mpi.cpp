@@ -18,39 +18,16 @@
 #include <vector>
 
 #include "data_kernels.hpp"
+#include "../mpi/scoped_env.hpp"
 
 using parla::DataBlock;
 using parla::Runtime;
 using parla::TaskContext;
 using parla::mpi::Comm;
+using parla::test::ScopedEnv;
 
 namespace {
 
-/// Sets (or, with nullopt, unsets) an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : m_name(name) {
-    if (const char* old = std::getenv(name)) m_old = old;
-    if (value) {
-      setenv(name, value->c_str(), 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (m_old) {
-      setenv(m_name, m_old->c_str(), 1);
-    } else {
-      unsetenv(m_name);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* m_name;
-  std::optional<std::string> m_old;
-};
 
 parla::RuntimeConfig cuda_config() {
   parla::RuntimeConfig c;
