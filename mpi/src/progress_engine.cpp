@@ -147,14 +147,8 @@ ProgressStats ProgressEngine::stats() const noexcept {
 }
 
 bool ProgressEngine::pass() {
-  bool progressed = false;
-  if (m_has_incoming.load(std::memory_order_acquire)) {
-    {
-      std::lock_guard<std::mutex> lock(m_mutex);
-      if (m_stop) return false;  // the engine thread fails what is left
-    }
-    progressed = take_submissions();
-  }
+  // run() has looked for a stop request just before.
+  bool progressed = m_has_incoming.load(std::memory_order_acquire) && take_submissions();
   if (!m_unready.empty() && post_ready_events()) progressed = true;
   if (!m_active.empty() && test_outstanding()) progressed = true;
   // The point-to-point transport is driven whenever anything is outstanding (its peers'
@@ -236,12 +230,13 @@ void ProgressEngine::post(Operation&& op) {
 }
 
 bool ProgressEngine::post_ready_events() {
-  // Swap first: post() puts an operation whose event has not fired back into m_unready.
-  std::vector<Operation> waiting;
-  waiting.swap(m_unready);
-  const std::size_t before = waiting.size();
-  for (Operation& op : waiting) post(std::move(op));
-  return m_unready.size() < before;
+  // Swap first: post() puts an operation whose event has not fired back into m_unready. The
+  // two vectors trade buffers, so polling for events allocates nothing.
+  m_unready_scratch.swap(m_unready);
+  for (Operation& op : m_unready_scratch) post(std::move(op));
+  const bool posted = m_unready.size() < m_unready_scratch.size();
+  m_unready_scratch.clear();
+  return posted;
 }
 
 void ProgressEngine::post_ready_collectives() {

@@ -157,6 +157,7 @@ class ProgressEngine {
   std::vector<MPI_Request> m_requests;  // parallel to m_active
   std::vector<Operation> m_active;
   std::vector<Operation> m_unready;  // waiting for their `ready` event
+  std::vector<Operation> m_unready_scratch;  // post_ready_events()'s other buffer
   std::map<std::uint64_t, Operation> m_waiting_collectives;
   std::uint64_t m_next_collective = 0;
   std::vector<int> m_indices;
