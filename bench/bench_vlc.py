@@ -50,14 +50,15 @@ def numpy_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     np.matmul(a, b, out=out)
 
 
+def openmp_blas_candidates() -> list[str]:
+    if os.environ.get("PARLA_OPENMP_BLAS"):
+        return [os.environ["PARLA_OPENMP_BLAS"]]
+    return OPENMP_BLAS_PATHS
+
+
 def openmp_blas_product() -> tuple[Product, str] | None:
     """cblas_dgemm of an OpenMP-built OpenBLAS, or None when there is none."""
-    candidates = (
-        [os.environ["PARLA_OPENMP_BLAS"]]
-        if os.environ.get("PARLA_OPENMP_BLAS")
-        else OPENMP_BLAS_PATHS
-    )
-    path = next((c for c in candidates if Path(c).exists()), None)
+    path = next((c for c in openmp_blas_candidates() if Path(c).exists()), None)
     if path is None:
         return None
     dgemm = ctypes.CDLL(path).cblas_dgemm
@@ -173,7 +174,8 @@ def main() -> None:
         found = openmp_blas_product()
         if found is None:
             print(
-                "openblas-openmp: not installed (apt-get install libopenblas0-openmp, or set "
+                f"openblas-openmp: none of {', '.join(openmp_blas_candidates())} exists "
+                "(apt-get install libopenblas0-openmp, or set "
                 "PARLA_OPENMP_BLAS=/path/to/libopenblas.so): skipped",
                 file=sys.stderr,
             )
