@@ -949,7 +949,13 @@ std::shared_ptr<Failure> RuntimeImpl::record_failure(const std::string& name, st
 }
 
 void RuntimeImpl::notify_waiters() {
-  for (auto& s : m_devices) s->idle.notify_all();
+  // Idle workers sleep on the devices' EventCounts too: waking them for a finished task that
+  // only a blocked waiter cares about costs a context switch (and their spin) per wait.
+  // seq_cst: Dekker pair with wait_until(), which counts itself in m_blocked_workers before it
+  // rechecks what it waits for; the caller's seq_cst publication of the state precedes this.
+  if (m_blocked_workers.load(std::memory_order_seq_cst) > 0) {
+    for (auto& s : m_devices) s->idle.notify_all();
+  }
   m_helper_idle.notify_all();
 }
 
@@ -1143,6 +1149,18 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
     Inactive(const Inactive&) = delete;
     Inactive& operator=(const Inactive&) = delete;
   } inactive(this, w);
+  // Counted before the first check of done(): see notify_waiters().
+  struct Blocked {
+    std::atomic<int>* count;
+    explicit Blocked(std::atomic<int>* c) : count(c) {
+      if (count != nullptr) count->fetch_add(1, std::memory_order_seq_cst);
+    }
+    ~Blocked() {
+      if (count != nullptr) count->fetch_sub(1, std::memory_order_relaxed);
+    }
+    Blocked(const Blocked&) = delete;
+    Blocked& operator=(const Blocked&) = delete;
+  } counted(w != nullptr ? &m_blocked_workers : nullptr);
   struct Depth {
     Depth() noexcept { ++t_thread.wait_depth; }
     ~Depth() { --t_thread.wait_depth; }

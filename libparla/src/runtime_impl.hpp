@@ -253,6 +253,9 @@ class RuntimeImpl {
 
   alignas(64) std::atomic<std::int64_t> m_outstanding{0};  // spawned, not finished
   alignas(64) std::atomic<int> m_all_waiters{0};
+  /// Workers blocked in wait_until (they sleep on their device's idle EventCount, with the
+  /// idle workers): notify_waiters() wakes those EventCounts only when this is non-zero.
+  std::atomic<int> m_blocked_workers{0};
   std::atomic<bool> m_stop{false};
   std::atomic<std::uint64_t> m_helper_progress{0};  // tasks finished off the workers
   std::atomic<std::uint64_t> m_helper_bodies{0};    // bodies run by helping threads
