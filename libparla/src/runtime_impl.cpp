@@ -274,6 +274,24 @@ void RuntimeImpl::on_record_created(TaskRecord& record) noexcept {
 
 // ---- spawn -----------------------------------------------------------------------------------
 
+namespace {
+thread_local std::vector<Ref<TaskRecord>> t_pred_buffer;
+
+/// submit()'s predecessor list: this thread's buffer while one spawn uses it.
+struct PredBuffer {
+  std::vector<Ref<TaskRecord>> v;
+  PredBuffer() noexcept : v(std::move(t_pred_buffer)) { v.clear(); }
+  ~PredBuffer() { give_back(); }
+  PredBuffer(const PredBuffer&) = delete;
+  PredBuffer& operator=(const PredBuffer&) = delete;
+  void give_back() noexcept {
+    v.clear();
+    if (v.capacity() != 0 && v.capacity() <= 256) t_pred_buffer = std::move(v);
+    v = {};
+  }
+};
+}  // namespace
+
 Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   // 1. Everything that can fail is checked before anything changes.
   Ref<TaskRecord> record;
@@ -291,7 +309,10 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     data = make_task_data(o, display, placement, own_placement);
   }
 
-  std::vector<Ref<TaskRecord>> preds;
+  // The predecessor list reuses this thread's buffer (a spawn allocates nothing for it); a
+  // nested spawn (an inline task released below) finds the buffer taken and makes its own.
+  PredBuffer pred_buffer;
+  std::vector<Ref<TaskRecord>>& preds = pred_buffer.v;
   preds.reserve(o.dependencies.size());
   for (const Dep& d : o.dependencies) collect_predecessors(d, preds);
   for (const auto& p : preds) {
@@ -340,7 +361,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   // ready while edges are added.
   const auto n = static_cast<std::uint32_t>(preds.size());
   Edge* edges = t->m_inline_edges;
-  if (n > 2) {
+  if (n > std::size(t->m_inline_edges)) {
     t->m_heap_edges = std::make_unique<Edge[]>(n);
     edges = t->m_heap_edges.get();
   }
@@ -367,6 +388,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     }
   }
   t->m_num_edges = n;
+  pred_buffer.give_back();
   // seq_cst: publishes the edges to the deadlock report, which only reads the edges of
   // tasks it sees pending or later.
   t->m_state.store(TaskState::pending, std::memory_order_seq_cst);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "block_state.hpp"
+#include "record_pool.hpp"
 #include "runtime_impl.hpp"
 
 namespace parla::detail {
@@ -41,6 +42,9 @@ TaskError task_error_of(const Failure& f) {
   return TaskError("task '" + f.task_name + "' failed: " + exception_text(f.error), f.task_name,
                    f.error);
 }
+
+void* TaskRecord::operator new(std::size_t bytes) { return pool_allocate_record(bytes); }
+void TaskRecord::operator delete(void* p) noexcept { pool_free_record(p); }
 
 TaskRecord::TaskRecord() = default;
 TaskRecord::~TaskRecord() = default;

@@ -61,6 +61,9 @@ class TaskRecord {
 
   TaskRecord();
   TaskRecord(const TaskRecord&) = delete;
+  // Records come from a per-thread pool (src/record_pool.cpp), not one malloc per spawn.
+  static void* operator new(std::size_t bytes);
+  static void operator delete(void* p) noexcept;
   TaskRecord& operator=(const TaskRecord&) = delete;
   ~TaskRecord();
 
@@ -120,7 +123,8 @@ class TaskRecord {
   int m_priority = 0;
   bool m_run_inline = false;        // SpawnOptions::run_inline (and a cpu task without resources)
 
-  Edge m_inline_edges[2];
+  /// Up to four predecessors (a 1-D stencil's three, a 2-D star's four) need no allocation.
+  Edge m_inline_edges[4];
   std::unique_ptr<Edge[]> m_heap_edges;
   std::uint32_t m_num_edges = 0;
 

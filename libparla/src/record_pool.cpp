@@ -1,0 +1,144 @@
+#include "record_pool.hpp"
+
+#include <parla/detail/task_record.hpp>
+
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace parla::detail {
+
+namespace {
+
+constexpr std::size_t k_block = sizeof(TaskRecord);
+constexpr std::size_t k_align = alignof(TaskRecord);
+constexpr int k_batch = 64;
+constexpr std::size_t k_max_shared = 256;  // batches (16384 records) kept for reuse
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+static_assert(k_block >= sizeof(FreeBlock));
+
+void* heap_block() { return ::operator new(k_block, std::align_val_t{k_align}); }
+void heap_free(void* p) noexcept { ::operator delete(p, std::align_val_t{k_align}); }
+
+/// Batches handed between threads: a list of exactly k_batch blocks each.
+class SharedBatches {
+ public:
+  bool take(FreeBlock*& out) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_batches.empty()) return false;
+    out = m_batches.back();
+    m_batches.pop_back();
+    return true;
+  }
+  void give(FreeBlock* batch) noexcept {
+    {
+      std::lock_guard<std::mutex> lock(m_mutex);
+      if (m_batches.size() < k_max_shared) {
+        try {
+          m_batches.push_back(batch);
+          return;
+        } catch (...) {  // NOLINT(bugprone-empty-catch): fall through to the heap
+        }
+      }
+    }
+    release(batch);
+  }
+  static void release(FreeBlock* list) noexcept {
+    while (list != nullptr) {
+      FreeBlock* next = list->next;
+      heap_free(list);
+      list = next;
+    }
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::vector<FreeBlock*> m_batches;
+};
+
+SharedBatches& shared() {
+  // Never destroyed: records may be freed by threads that outlive static destruction.
+  static SharedBatches* s = new SharedBatches();  // NOLINT(cppcoreguidelines-owning-memory)
+  return *s;
+}
+
+// Set once the thread's cache is destroyed: a record freed later by another thread_local's
+// destructor goes straight to the heap.
+thread_local bool t_cache_gone = false;
+
+class LocalCache {
+ public:
+  LocalCache() = default;
+  LocalCache(const LocalCache&) = delete;
+  LocalCache& operator=(const LocalCache&) = delete;
+  ~LocalCache() {
+    // The thread ends: its blocks go back to the heap (a batch would also do, but the
+    // thread's blocks may be many and nobody may need them).
+    SharedBatches::release(m_head);
+    m_head = nullptr;
+    m_count = 0;
+    t_cache_gone = true;
+  }
+
+  void* allocate() {
+    if (m_head == nullptr && !refill()) return heap_block();
+    FreeBlock* b = m_head;
+    m_head = b->next;
+    --m_count;
+    return b;
+  }
+
+  void free(void* p) noexcept {
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = m_head;
+    m_head = b;
+    if (++m_count >= 2 * k_batch) {
+      // Hand the k_batch most recently freed blocks to the shared stack.
+      FreeBlock* first = m_head;
+      FreeBlock* last = first;
+      for (int i = 1; i < k_batch; ++i) last = last->next;
+      m_head = last->next;
+      last->next = nullptr;
+      m_count -= k_batch;
+      shared().give(first);
+    }
+  }
+
+ private:
+  bool refill() {
+    FreeBlock* batch = nullptr;
+    if (!shared().take(batch)) return false;
+    m_head = batch;
+    m_count = k_batch;
+    return true;
+  }
+
+  FreeBlock* m_head = nullptr;
+  int m_count = 0;
+};
+
+thread_local LocalCache t_cache;
+
+}  // namespace
+
+void* pool_allocate_record(std::size_t bytes) {
+  if (bytes != k_block) return heap_block();  // a derived type would not fit; none exists
+  if (t_cache_gone) return heap_block();
+  return t_cache.allocate();
+}
+
+void pool_free_record(void* p) noexcept {
+  if (p == nullptr) return;
+  if (t_cache_gone) {
+    heap_free(p);
+    return;
+  }
+  t_cache.free(p);
+}
+
+}  // namespace parla::detail

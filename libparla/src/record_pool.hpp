@@ -1,0 +1,20 @@
+// RecordPool: storage for TaskRecords without a malloc per spawn.
+//
+// A spawner allocates records and the workers that run them free them, so with malloc every
+// free crossed threads (glibc's arena lock, contended by the spawner's next malloc). Each
+// thread keeps a free list of record-sized blocks; a thread whose list grows past two
+// batches hands one batch to a shared stack, and a thread whose list is empty takes a batch
+// from it (one mutex acquisition per k_batch allocations or frees). Blocks are ordinary
+// operator-new allocations: past k_max_shared shared batches, a surplus batch goes back to
+// the heap, so the pool holds at most about what the peak number of live records needed.
+#pragma once
+
+#include <cstddef>
+
+namespace parla::detail {
+
+/// Block size and alignment of the pool (one TaskRecord).
+void* pool_allocate_record(std::size_t bytes);
+void pool_free_record(void* p) noexcept;
+
+}  // namespace parla::detail
