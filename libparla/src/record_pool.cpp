@@ -3,9 +3,9 @@
 #include <parla/detail/task_record.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <new>
-#include <vector>
 
 namespace parla::detail {
 
@@ -13,8 +13,8 @@ namespace {
 
 constexpr std::size_t k_block = sizeof(TaskRecord);
 constexpr std::size_t k_align = alignof(TaskRecord);
-constexpr int k_batch = 64;
-constexpr std::size_t k_max_shared = 256;  // batches (16384 records) kept for reuse
+constexpr int k_batch = 16;
+constexpr std::size_t k_max_shared = 1024;  // batches (16384 records) kept for reuse
 
 struct FreeBlock {
   FreeBlock* next;
@@ -22,17 +22,29 @@ struct FreeBlock {
 
 static_assert(k_block >= sizeof(FreeBlock));
 
-void* heap_block() { return ::operator new(k_block, std::align_val_t{k_align}); }
-void heap_free(void* p) noexcept { ::operator delete(p, std::align_val_t{k_align}); }
+// Plain operator new when it aligns enough (glibc's aligned path skips its thread cache).
+constexpr bool k_plain = k_align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+void* heap_block() {
+  if constexpr (k_plain) return ::operator new(k_block);
+  return ::operator new(k_block, std::align_val_t{k_align});
+}
+void heap_free(void* p) noexcept {
+  if constexpr (k_plain) {
+    ::operator delete(p);
+  } else {
+    ::operator delete(p, std::align_val_t{k_align});
+  }
+}
 
-/// Batches handed between threads: a list of exactly k_batch blocks each.
+/// Batches handed between threads (k_batch blocks each), oldest first.
 class SharedBatches {
  public:
   bool take(FreeBlock*& out) {
     std::lock_guard<std::mutex> lock(m_mutex);
     if (m_batches.empty()) return false;
-    out = m_batches.back();
-    m_batches.pop_back();
+    // The oldest batch: the longest out of its freeing core's cache.
+    out = m_batches.front();
+    m_batches.pop_front();
     return true;
   }
   void give(FreeBlock* batch) noexcept {
@@ -58,7 +70,7 @@ class SharedBatches {
 
  private:
   std::mutex m_mutex;
-  std::vector<FreeBlock*> m_batches;
+  std::deque<FreeBlock*> m_batches;
 };
 
 SharedBatches& shared() {
@@ -98,14 +110,14 @@ class LocalCache {
     b->next = m_head;
     m_head = b;
     if (++m_count >= 2 * k_batch) {
-      // Hand the k_batch most recently freed blocks to the shared stack.
-      FreeBlock* first = m_head;
-      FreeBlock* last = first;
-      for (int i = 1; i < k_batch; ++i) last = last->next;
-      m_head = last->next;
-      last->next = nullptr;
-      m_count -= k_batch;
-      shared().give(first);
+      // Keep the k_batch most recently freed blocks (warm in this core's cache, for this
+      // thread's next spawns) and hand the older ones to the shared batches.
+      FreeBlock* last_kept = m_head;
+      for (int i = 1; i < k_batch; ++i) last_kept = last_kept->next;
+      FreeBlock* older = last_kept->next;
+      last_kept->next = nullptr;
+      m_count = k_batch;
+      shared().give(older);
     }
   }
 
