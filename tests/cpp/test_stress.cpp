@@ -1,5 +1,8 @@
-// 1,000,000 tasks (label stress): independent, chained, and fanned out from bodies.
+// 1,000,000 tasks (label stress): independent, chained, and fanned out from bodies; task
+// records that outlive the thread that spawned them.
 #include <atomic>
+#include <thread>
+#include <vector>
 
 #include "test_common.hpp"
 
@@ -40,6 +43,34 @@ TEST(Stress, MillionTasksSpawnedFromBodies) {
   }
   rt.wait_all();
   EXPECT_EQ(count.load(), 1'000'000);
+}
+
+// Task records come from per-thread pools: a record spawned by a thread that has exited, and
+// freed by a worker or by the main thread afterwards, must stay valid and be reclaimed (asan's
+// leak check covers the pools' thread-exit path).
+TEST(Stress, RecordsOutliveTheThreadsThatSpawnedThem) {
+  parla::Runtime rt({.num_workers = 2, .sim_gpus = 0});
+  std::atomic<long> sum{0};
+  std::vector<parla::Task> kept;
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::vector<parla::Task>> handles(4);
+    std::vector<std::thread> spawners;
+    for (int t = 0; t < 4; ++t) {
+      spawners.emplace_back([&, t] {
+        parla::Task prev;
+        for (int i = 0; i < 2000; ++i) {
+          prev = rt.spawn({.dependencies = {prev.valid() ? parla::Dep(prev) : parla::Dep{}}},
+                          [&sum] { sum.fetch_add(1, std::memory_order_relaxed); });
+          if (i % 100 == 0) handles[static_cast<std::size_t>(t)].push_back(prev);
+        }
+      });
+    }
+    for (std::thread& th : spawners) th.join();  // the spawners exit with tasks still running
+    for (auto& h : handles) kept.insert(kept.end(), h.begin(), h.end());
+  }
+  rt.wait_all();
+  EXPECT_EQ(sum.load(), 20L * 4 * 2000);
+  for (const parla::Task& t : kept) EXPECT_EQ(t.state(), parla::TaskState::completed);
 }
 
 }  // namespace
