@@ -139,7 +139,8 @@ thread_local LocalCache t_cache;
 }  // namespace
 
 void* pool_allocate_record(std::size_t bytes) {
-  if (bytes != k_block) return heap_block();  // a derived type would not fit; none exists
+  // TaskRecord is final, so every request is for one block.
+  if (bytes != k_block) throw std::bad_alloc();
   if (t_cache_gone) return heap_block();
   return t_cache.allocate();
 }

@@ -1150,7 +1150,8 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
   Worker* w = t_thread.runtime == this ? t_thread.worker : nullptr;
   EventCount& ec = w != nullptr ? m_devices[static_cast<std::size_t>(w->device)]->idle : m_helper_idle;
 
-  // While blocked here this thread's body does not count as progress-making work.
+  // While blocked here this thread's body does not count as progress-making work, and a worker
+  // counts in m_blocked_workers.
   struct Inactive {
     RuntimeImpl* rt;
     Worker* w;
@@ -1158,6 +1159,8 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
     bool helper_body = false;
     Inactive(RuntimeImpl* r, Worker* wk) : rt(r), w(wk) {
       if (w != nullptr) {
+        // Counted before the first check of done(): see notify_waiters().
+        rt->m_blocked_workers.fetch_add(1, std::memory_order_seq_cst);
         was_active = w->active.exchange(false, std::memory_order_relaxed);
       } else if (t_thread.helper_body_depth > 0) {
         helper_body = true;
@@ -1165,24 +1168,15 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       }
     }
     ~Inactive() {
-      if (w != nullptr) w->active.store(was_active, std::memory_order_relaxed);
+      if (w != nullptr) {
+        w->active.store(was_active, std::memory_order_relaxed);
+        rt->m_blocked_workers.fetch_sub(1, std::memory_order_relaxed);
+      }
       if (helper_body) rt->m_helpers_active.fetch_add(1, std::memory_order_relaxed);
     }
     Inactive(const Inactive&) = delete;
     Inactive& operator=(const Inactive&) = delete;
   } inactive(this, w);
-  // Counted before the first check of done(): see notify_waiters().
-  struct Blocked {
-    std::atomic<int>* count;
-    explicit Blocked(std::atomic<int>* c) : count(c) {
-      if (count != nullptr) count->fetch_add(1, std::memory_order_seq_cst);
-    }
-    ~Blocked() {
-      if (count != nullptr) count->fetch_sub(1, std::memory_order_relaxed);
-    }
-    Blocked(const Blocked&) = delete;
-    Blocked& operator=(const Blocked&) = delete;
-  } counted(w != nullptr ? &m_blocked_workers : nullptr);
   struct Depth {
     Depth() noexcept { ++t_thread.wait_depth; }
     ~Depth() { --t_thread.wait_depth; }

@@ -47,7 +47,7 @@ struct Failure : std::enable_shared_from_this<Failure> {
   std::chrono::steady_clock::time_point when = std::chrono::steady_clock::now();
 };
 
-class TaskRecord {
+class TaskRecord final {  // final: the record pool's blocks are sizeof(TaskRecord)
  public:
   // Flags in m_flags.
   static constexpr std::uint8_t k_spawned = 1;     // spawn() bound a body to this record
