@@ -47,4 +47,12 @@ std::optional<std::string> Runtime::unreported_failure(std::chrono::milliseconds
   return m_impl->unreported_failure(grace);
 }
 
+void Runtime::add_wait_driver(std::shared_ptr<WaitDriver> driver) {
+  m_impl->add_wait_driver(std::move(driver));
+}
+
+void Runtime::remove_wait_driver(const WaitDriver* driver) { m_impl->remove_wait_driver(driver); }
+
+bool Runtime::on_worker_thread() const noexcept { return m_impl->on_worker_thread(); }
+
 }  // namespace parla

@@ -21,6 +21,10 @@
 #endif
 #include "task_space_state.hpp"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace parla::detail {
 
 namespace {
@@ -64,6 +68,83 @@ thread_local ThreadState t_thread;
 // often a preemption), which showed as 10 us gaps between simulated copies and as the
 // scheduler's cost in tight task graphs (32 rounds: 0.49 us per independent task, 256: 0.27).
 constexpr int k_spin_rounds = 256;
+
+// A waiting thread that drives a WaitDriver (the MPI progress engine) spins this long after
+// the last pass that moved something, then yields the core until `k_drive_yield`, then hands
+// the work back to the driver's own thread and sleeps (as the engine itself polls: a message
+// usually follows within microseconds, a large one is moved inside the calls).
+constexpr auto k_drive_spin = std::chrono::microseconds(10);
+constexpr auto k_drive_yield = std::chrono::milliseconds(20);
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+/// The driving of a wait on a thread that is not a worker: while a registered WaitDriver is
+/// busy, the thread makes its passes instead of sleeping until another thread wakes it.
+class DrivingWait {
+ public:
+  /// `drivers` null: this thread does not drive.
+  explicit DrivingWait(std::shared_ptr<const RuntimeImpl::DriverList> drivers) noexcept
+      : m_drivers(std::move(drivers)) {}
+  ~DrivingWait() { stop(); }
+  DrivingWait(const DrivingWait&) = delete;
+  DrivingWait& operator=(const DrivingWait&) = delete;
+
+  /// One pass over the busy drivers (or a spin or yield after quiet passes); false when none
+  /// is busy or this wait has been quiet for `k_drive_yield`: the thread should sleep then.
+  bool step() {
+    if (!m_drivers || m_quit) return false;
+    bool busy = false;
+    bool moved = false;
+    for (const auto& d : *m_drivers) {
+      if (!d->busy()) continue;
+      if (!m_begun) begin();
+      busy = true;
+      if (d->drive()) moved = true;
+    }
+    if (!busy) {
+      stop();
+      return false;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (moved) {
+      m_quiet_since = now;
+      return true;
+    }
+    const auto quiet = now - m_quiet_since;
+    if (quiet < k_drive_spin) {
+      cpu_relax();
+    } else if (quiet < k_drive_yield) {
+      std::this_thread::yield();
+    } else {
+      // Quiet for long: sleep like any waiter (the drivers' threads take the work back).
+      stop();
+      m_quit = true;
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  void begin() noexcept {
+    for (const auto& d : *m_drivers) d->begin();
+    m_begun = true;
+    m_quiet_since = std::chrono::steady_clock::now();
+  }
+  void stop() noexcept {
+    if (!m_begun) return;
+    for (const auto& d : *m_drivers) d->end();
+    m_begun = false;
+  }
+
+  std::shared_ptr<const RuntimeImpl::DriverList> m_drivers;
+  bool m_begun = false;
+  bool m_quit = false;
+  std::chrono::steady_clock::time_point m_quiet_since{};
+};
 
 // A waiting thread runs other tasks, and their bodies may wait in turn: each nesting level
 // costs stack (C++ frames, and Python frames for Python bodies: the interpreter's recursion
@@ -970,6 +1051,35 @@ std::shared_ptr<Failure> RuntimeImpl::record_failure(const std::string& name, st
   return f;
 }
 
+void RuntimeImpl::add_wait_driver(std::shared_ptr<WaitDriver> driver) {
+  if (!driver) throw Error("add_wait_driver: the driver is null");
+  std::lock_guard<std::mutex> lock(m_driver_mutex);
+  auto list = m_drivers ? std::make_shared<DriverList>(*m_drivers) : std::make_shared<DriverList>();
+  list->push_back(std::move(driver));
+  m_num_drivers.store(static_cast<int>(list->size()), std::memory_order_release);
+  m_drivers = std::move(list);
+}
+
+void RuntimeImpl::remove_wait_driver(const WaitDriver* driver) {
+  std::lock_guard<std::mutex> lock(m_driver_mutex);
+  if (!m_drivers) return;
+  auto list = std::make_shared<DriverList>();
+  for (const auto& d : *m_drivers) {
+    if (d.get() != driver) list->push_back(d);
+  }
+  m_num_drivers.store(static_cast<int>(list->size()), std::memory_order_release);
+  m_drivers = list->empty() ? nullptr : std::move(list);
+}
+
+std::shared_ptr<const RuntimeImpl::DriverList> RuntimeImpl::wait_drivers() const {
+  std::lock_guard<std::mutex> lock(m_driver_mutex);
+  return m_drivers;
+}
+
+bool RuntimeImpl::on_worker_thread() const noexcept {
+  return t_thread.runtime == this && t_thread.worker != nullptr;
+}
+
 void RuntimeImpl::notify_waiters() {
   // Idle workers sleep on the devices' EventCounts too: waking them for a finished task that
   // only a blocked waiter cares about costs a context switch (and their spin) per wait.
@@ -1183,6 +1293,10 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
     Depth(const Depth&) = delete;
     Depth& operator=(const Depth&) = delete;
   } depth;
+  // Workers keep running tasks; other threads drive what the drivers have in progress.
+  DrivingWait driving(w == nullptr && m_num_drivers.load(std::memory_order_acquire) > 0
+                          ? wait_drivers()
+                          : nullptr);
 
   const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(m_config.deadlock_timeout));
@@ -1195,6 +1309,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       run_chain(t, w);
       continue;
     }
+    if (driving.step()) continue;
     const std::uint32_t key = ec.prepare_wait();
     if (done()) {
       ec.cancel_wait();

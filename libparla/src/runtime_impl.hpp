@@ -27,6 +27,7 @@
 #include <parla/runtime_config.hpp>
 #include <parla/runtime_stats.hpp>
 #include <parla/spawn_options.hpp>
+#include <parla/wait_driver.hpp>
 
 #include "chase_lev_deque.hpp"
 #include "core_set.hpp"
@@ -159,6 +160,12 @@ class RuntimeImpl {
   [[nodiscard]] Runtime& owner() const noexcept { return *m_owner; }
   [[nodiscard]] RuntimeStats stats() const;
   [[nodiscard]] std::optional<std::string> unreported_failure(std::chrono::milliseconds grace) const;
+  void add_wait_driver(std::shared_ptr<WaitDriver> driver);
+  void remove_wait_driver(const WaitDriver* driver);
+  [[nodiscard]] bool on_worker_thread() const noexcept;
+  /// The registered drivers (null when none).
+  using DriverList = std::vector<std::shared_ptr<WaitDriver>>;
+  [[nodiscard]] std::shared_ptr<const DriverList> wait_drivers() const;
   /// The process's cores and the context tasks pinned to them.
   [[nodiscard]] const CoreSet& core_set() const noexcept { return m_core_set; }
 
@@ -263,6 +270,10 @@ class RuntimeImpl {
   std::atomic<std::int64_t> m_deferred_outstanding{0};
   std::atomic<std::uint64_t> m_failed{0};
   EventCount m_helper_idle;  // threads waiting outside the workers
+  // What waiting threads drive (WaitDriver). Copy-on-write: a wait takes the list once.
+  std::atomic<int> m_num_drivers{0};
+  mutable std::mutex m_driver_mutex;
+  std::shared_ptr<const DriverList> m_drivers;
 
   bool m_infer = true;
   std::string m_cuda_note;  // why there are no CUDA devices (empty when there are)

@@ -296,6 +296,7 @@ struct CommState {
   std::map<std::pair<int, int>, std::uint64_t> recv_seq;
   std::uint64_t collective_seq = 0;
   std::vector<Task> tracked;  // communication tasks not known to be completed
+  bool driver_removed = false;  // the engine is no longer one of rt's wait drivers
 
   // The CUDA-aware direct path (set by Comm's constructor, read-only afterwards).
   bool direct = false;
@@ -304,7 +305,8 @@ struct CommState {
   std::atomic<std::uint64_t> host_buffers{0};
   std::atomic<std::uint64_t> device_buffers{0};
 
-  std::unique_ptr<ProgressEngine> engine;  // last: its thread calls watchdog()
+  // Last: its thread calls watchdog(). Shared: the runtime's waiting threads drive it.
+  std::shared_ptr<ProgressEngine> engine;
 
   CommState(Runtime& runtime, MPI_Comm c, const CommConfig& config)
       : rt(&runtime), comm(c), transport(resolve_transport(config.transport)),
@@ -467,7 +469,9 @@ struct CommState {
         }
       }
       op.token = ctx.defer_completion();
-      st->engine->submit(std::move(op));
+      // Released on a thread that is not a worker (the spawner, a waiting thread): it will
+      // most likely wait next and drive the engine itself, so do not wake the engine.
+      st->engine->submit(std::move(op), !ctx.runtime().on_worker_thread());
     });
     std::lock_guard<std::mutex> lock(mutex);
     tracked.push_back(t);
@@ -503,9 +507,10 @@ Comm::Comm(Runtime& rt, MPI_Comm comm, CommConfig config) {
     make_p2p = [native = m_state->comm.native()] { return ucx::make_transport(native); };
   }
 #endif
-  m_state->engine = std::make_unique<ProgressEngine>(
+  m_state->engine = std::make_shared<ProgressEngine>(
       m_state->comm.native(), [st] { st->watchdog(); }, std::chrono::milliseconds(100),
       std::move(make_p2p));
+  rt.add_wait_driver(m_state->engine);
 }
 
 Comm::~Comm() {
@@ -528,13 +533,21 @@ Comm::~Comm() {
 }
 
 void Comm::close() {
-  if (m_state && m_state->engine) m_state->engine->stop();
+  if (!m_state || !m_state->engine) return;
+  {
+    std::lock_guard<std::mutex> lock(m_state->mutex);
+    if (m_state->rt != nullptr && !m_state->driver_removed) {
+      m_state->rt->remove_wait_driver(m_state->engine.get());
+      m_state->driver_removed = true;
+    }
+  }
+  m_state->engine->stop();
 }
 
 void Comm::detach_runtime() noexcept {
   if (!m_state) return;
   std::lock_guard<std::mutex> lock(m_state->mutex);  // the watchdog reads it under the lock
-  m_state->rt = nullptr;
+  m_state->rt = nullptr;  // the runtime is gone, and its list of drivers with it
 }
 
 int Comm::rank() const noexcept { return m_state->comm.rank(); }

@@ -24,10 +24,20 @@ using Clock = std::chrono::steady_clock;
 // calls, so sleeping while a transfer is under way would stall it (with 2 ms, a 16 MiB
 // ping-pong, 1-2 ms per message here, lost a quarter of its bandwidth) — then sleeps in
 // growing steps up to `k_max_backoff` (a submission wakes it at once).
-constexpr auto k_spin = std::chrono::microseconds(20);
+constexpr auto k_spin = std::chrono::microseconds(5);
 constexpr auto k_yield = std::chrono::microseconds(20000);
 constexpr auto k_min_backoff = std::chrono::microseconds(20);
 constexpr auto k_max_backoff = std::chrono::microseconds(500);
+// After its last progress the engine naps in steps of `k_nap` for `k_linger` before it sleeps
+// until woken: a submission from a thread that will likely wait (and drive) next then costs no
+// wake-up, and one that is not followed by a wait is posted within a nap.
+constexpr auto k_nap = std::chrono::microseconds(100);
+constexpr auto k_linger = std::chrono::milliseconds(2);
+// While waiting threads drive, the engine looks again only this often: each of its wake-ups
+// may preempt the thread that is moving a message (naps of 100 us cost the 1 MiB halo
+// exchange a quarter of its bandwidth here), and a driver that returns with operations still
+// outstanding (a send finishing after the receive) usually drives again at once.
+constexpr auto k_driven_nap = std::chrono::milliseconds(1);
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -109,13 +119,14 @@ void ProgressEngine::stop() {
   {
     std::lock_guard<std::mutex> lock(m_mutex);
     m_stop = true;
+    m_stopping.store(true, std::memory_order_release);
     m_has_incoming.store(true, std::memory_order_release);
   }
   m_wake.notify_all();
   if (m_thread.joinable()) m_thread.join();
 }
 
-void ProgressEngine::submit(Operation op) {
+void ProgressEngine::submit(Operation op, bool may_defer) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(m_mutex);
@@ -130,9 +141,61 @@ void ProgressEngine::submit(Operation op) {
     // release: the engine's acquire load sees the pushed operation under the mutex anyway;
     // the flag only spares it the lock on passes with nothing new.
     m_has_incoming.store(true, std::memory_order_release);
-    wake = m_sleeping;
+    // A thread driving takes it in its next pass; a napping engine is woken unless the
+    // submitter will probably wait next (it then drives) — the nap bounds the delay if not.
+    if (m_sleep == Sleep::deep ||
+        (m_sleep == Sleep::nap && !may_defer && m_drivers.load(std::memory_order_acquire) == 0)) {
+      wake = !m_woken;
+      m_woken = true;
+    }
   }
   if (wake) m_wake.notify_one();
+}
+
+void ProgressEngine::begin() noexcept { m_drivers.fetch_add(1, std::memory_order_acq_rel); }
+
+bool ProgressEngine::drive() {
+  if (!try_pass_flag()) return false;
+  struct Release {
+    ProgressEngine* e;
+    ~Release() { e->release_pass_flag(); }
+  } release{this};
+  if (m_closed) return false;
+  const bool progressed = pass();
+  if (progressed) {
+    m_last_progress = Clock::now();
+    m_driven.fetch_add(1, std::memory_order_relaxed);
+  }
+  return progressed;
+}
+
+void ProgressEngine::end() noexcept {
+  // Operations still outstanding go back to the engine thread at its next nap's end
+  // (k_driven_nap): waking it now would make it preempt this thread, which usually waits
+  // (and drives) again right away.
+  m_drivers.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void ProgressEngine::sleep_until(Clock::time_point until, Nap kind) {
+  std::unique_lock<std::mutex> lock(m_mutex);
+  if (m_stop) return;
+  switch (kind) {
+    case Nap::driven:
+      if (m_drivers.load(std::memory_order_acquire) == 0) return;
+      break;
+    case Nap::linger: break;
+    case Nap::idle:
+    case Nap::backoff:
+      if (!m_incoming.empty()) return;
+      break;
+  }
+  m_sleep = kind == Nap::idle || kind == Nap::backoff ? Sleep::deep : Sleep::nap;
+  m_woken = false;
+  if (kind == Nap::idle) m_sleeps.fetch_add(1, std::memory_order_relaxed);
+  m_wake.wait_until(lock, until, [this] { return m_stop || m_woken; });
+  m_sleep = Sleep::awake;
+  m_woken = false;
+  if (kind == Nap::idle || kind == Nap::backoff) m_wakeups.fetch_add(1, std::memory_order_relaxed);
 }
 
 ProgressStats ProgressEngine::stats() const noexcept {
@@ -143,6 +206,7 @@ ProgressStats ProgressEngine::stats() const noexcept {
   s.polls = m_polls.load(std::memory_order_relaxed);
   s.sleeps = m_sleeps.load(std::memory_order_relaxed);
   s.wakeups = m_wakeups.load(std::memory_order_relaxed);
+  s.driven = m_driven.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -416,15 +480,10 @@ void ProgressEngine::run() {
   auto next_periodic = Clock::now() + m_period;
   auto quiet_since = Clock::now();
   auto backoff = k_min_backoff;
+  m_last_progress = Clock::now();
   for (;;) {
-    if (m_has_incoming.load(std::memory_order_acquire)) {
-      std::lock_guard<std::mutex> lock(m_mutex);
-      if (m_stop) break;
-    }
-    const bool progressed = pass();
-    const bool nothing_outstanding =
-        m_active.empty() && m_unready.empty() && (!m_p2p || m_p2p->active() == 0);
-
+    // Its own flag: a driver's pass may take (and clear) m_has_incoming, which stop() sets.
+    if (m_stopping.load(std::memory_order_acquire)) break;
     const auto now = Clock::now();
     if (m_periodic && now >= next_periodic) {
       next_periodic = now + m_period;
@@ -434,22 +493,36 @@ void ProgressEngine::run() {
         std::fprintf(stderr, "parla::mpi: the progress engine's watchdog threw\n");
       }
     }
+    if (m_drivers.load(std::memory_order_acquire) > 0) {
+      // A waiting thread makes the passes: stay out of its way, looking again after a nap.
+      sleep_until(std::min(now + k_driven_nap, next_periodic), Nap::driven);
+      quiet_since = Clock::now();
+      continue;
+    }
+    if (!try_pass_flag()) {
+      std::this_thread::yield();  // a driver's pass, about to end
+      continue;
+    }
+    const bool progressed = pass();
+    const bool nothing_outstanding =
+        m_active.empty() && m_unready.empty() && (!m_p2p || m_p2p->active() == 0);
+    if (progressed) m_last_progress = now;
+    const auto last_progress = m_last_progress;
+    release_pass_flag();
+
     if (progressed) {
       quiet_since = now;
       backoff = k_min_backoff;
       continue;
     }
     if (nothing_outstanding) {
-      // Nothing MPI could progress: sleep until a submission (or the watchdog's period).
-      std::unique_lock<std::mutex> lock(m_mutex);
-      if (m_stop) break;
-      if (m_incoming.empty()) {
-        m_sleeping = true;
-        m_sleeps.fetch_add(1, std::memory_order_relaxed);
-        m_wake.wait_until(lock, m_periodic ? next_periodic : Clock::now() + std::chrono::hours(1),
-                          [this] { return m_stop || !m_incoming.empty(); });
-        m_sleeping = false;
-        m_wakeups.fetch_add(1, std::memory_order_relaxed);
+      // Nothing MPI could progress: nap while things happened lately, else sleep until a
+      // submission (or the watchdog's period).
+      if (m_has_incoming.load(std::memory_order_acquire)) continue;
+      if (now - last_progress < k_linger) {
+        sleep_until(std::min(now + k_nap, next_periodic), Nap::linger);
+      } else {
+        sleep_until(m_periodic ? next_periodic : now + std::chrono::hours(1), Nap::idle);
       }
       quiet_since = Clock::now();
       continue;
@@ -460,17 +533,13 @@ void ProgressEngine::run() {
     } else if (quiet < k_yield) {
       std::this_thread::yield();
     } else {
-      std::unique_lock<std::mutex> lock(m_mutex);
-      if (m_stop) break;
-      if (m_incoming.empty()) {
-        m_sleeping = true;
-        m_wake.wait_for(lock, backoff, [this] { return m_stop || !m_incoming.empty(); });
-        m_sleeping = false;
-        m_wakeups.fetch_add(1, std::memory_order_relaxed);
-      }
+      sleep_until(std::min(now + backoff, next_periodic), Nap::backoff);
       backoff = std::min(backoff * 2, k_max_backoff);
     }
   }
+  // Passes by waiting threads end here: the cleanup below owns the engine's state.
+  while (!try_pass_flag()) std::this_thread::yield();
+  m_closed = true;
   // Stopped: whatever is still pending will never complete through this engine.
   std::vector<Operation> never_posted;
   {

@@ -402,6 +402,67 @@ TEST(ProgressEngine, SleepsWhenNothingIsOutstanding) {
   EXPECT_EQ(comm.progress_stats().posted, comm.progress_stats().completed);
 }
 
+TEST(ProgressEngine, AWaitingThreadCompletesLockstepExchangesItself) {
+  // A stencil loop's exchange: spawn receive and send, wait for both, repeat. The waiting
+  // (main) thread makes the engine's passes itself, so the exchange needs no hand-off to the
+  // engine thread; eager (64 B) and rendezvous (256 KiB) sizes, every byte checked.
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  for (const std::size_t bytes : {std::size_t{64}, std::size_t{256} << 10}) {
+    std::vector<std::uint8_t> out(bytes);
+    std::vector<std::uint8_t> in(bytes);
+    const auto before = comm.progress_stats();
+    int wrong = 0;
+    for (int step = 0; step < 100; ++step) {
+      for (std::size_t i = 0; i < bytes; ++i) out[i] = pattern(me, next, step, i);
+      parla::Task r = comm.recv(in.data(), bytes, prev, 5);
+      parla::Task s = comm.send(out.data(), bytes, next, 5);
+      rt.wait(r);
+      rt.wait(s);
+      for (std::size_t i = 0; i < bytes; ++i) wrong += in[i] != pattern(prev, me, step, i) ? 1 : 0;
+    }
+    EXPECT_EQ(wrong, 0) << bytes << " B exchanges";
+    EXPECT_GT(comm.progress_stats().driven, before.driven)
+        << "no wait drove the engine: every exchange was handed to the engine thread";
+  }
+  rt.finish();
+}
+
+TEST(ProgressEngine, ASendThatNoWaitFollowsIsStillPosted) {
+  // The main thread spawns a send and then polls the task instead of waiting in the runtime
+  // (as a program busy with its own work does). Its submission does not wake a napping
+  // engine — that thread usually waits and drives next — so the engine must still post it
+  // on its own, both right after other traffic (napping) and after a long idle period.
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  for (const int idle_ms : {0, 50, 0}) {
+    comm.barrier();
+    rt.wait_all();
+    std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));
+    int value_out = 100 * idle_ms + me;
+    int value_in = -1;
+    parla::Task s = comm.send(&value_out, sizeof value_out, next, 9);
+    parla::Task r = comm.recv(&value_in, sizeof value_in, prev, 9);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while ((s.state() != parla::TaskState::completed || r.state() != parla::TaskState::completed) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    ASSERT_EQ(s.state(), parla::TaskState::completed) << "the send was never posted";
+    ASSERT_EQ(r.state(), parla::TaskState::completed);
+    EXPECT_EQ(value_in, 100 * idle_ms + prev);
+  }
+  rt.finish();
+}
+
 TEST(ProgressEngine, CommunicatorTrafficDoesNotMatchTheApplications) {
   // The application sends on WORLD with the same peers and tag while the runtime exchanges
   // on its duplicate; each side receives only its own messages.

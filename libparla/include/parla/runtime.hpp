@@ -19,6 +19,7 @@
 #include <parla/task.hpp>
 #include <parla/task_context.hpp>
 #include <parla/task_space.hpp>
+#include <parla/wait_driver.hpp>
 
 namespace parla {
 
@@ -110,6 +111,15 @@ class Runtime {
   /// there is none. The MPI layer's watchdog uses it to end a job whose failure nobody will
   /// pick up (the other ranks would wait for this one forever).
   [[nodiscard]] std::optional<std::string> unreported_failure(std::chrono::milliseconds grace) const;
+
+  /// Registers `driver`: from now on, threads other than workers that block in a wait of this
+  /// runtime drive it while it is busy (see WaitDriver). The MPI layer registers its progress
+  /// engine. The runtime keeps a reference until `remove_wait_driver`.
+  void add_wait_driver(std::shared_ptr<WaitDriver> driver);
+  /// Unregisters it; a wait already inside one of its calls may still finish that call.
+  void remove_wait_driver(const WaitDriver* driver);
+  /// Whether the calling thread is one of this runtime's workers.
+  [[nodiscard]] bool on_worker_thread() const noexcept;
 
   [[nodiscard]] detail::RuntimeImpl& impl() const noexcept { return *m_impl; }
 

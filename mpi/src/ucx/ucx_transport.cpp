@@ -241,7 +241,8 @@ class UcxTransport final : public P2pTransport {
 
     ucp_worker_params_t wp{};
     wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
-    wp.thread_mode = UCS_THREAD_MODE_SINGLE;  // only the engine thread calls UCP
+    // Serialized: the engine thread and threads driving it in a wait call UCP, one at a time.
+    wp.thread_mode = UCS_THREAD_MODE_SERIALIZED;
     check(ucp_worker_create(m_context, &wp, &m_worker), "ucp_worker_create");
     check(ucp_worker_get_address(m_worker, &m_address, &m_address_length),
           "ucp_worker_get_address");

@@ -4,6 +4,7 @@
 
 #include <parla/completion_token.hpp>
 #include <parla/stream.hpp>
+#include <parla/wait_driver.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -29,7 +30,8 @@ enum class OpKind : unsigned char { send, recv, allreduce, bcast, barrier };
 const char* to_string(OpKind kind) noexcept;
 
 /// One communication for the engine to post and complete. The buffer must stay valid until
-/// the token is fulfilled or failed (`keepalive` is released only then, on the engine thread).
+/// the token is fulfilled or failed (`keepalive` is released only then, by the pass that
+/// completes it: on the engine thread or on a thread driving it in a wait).
 struct Operation {
   OpKind kind = OpKind::barrier;
   void* buffer = nullptr;
@@ -42,7 +44,7 @@ struct Operation {
   std::uint64_t collective_seq = 0;       // collectives: posted strictly in this order
   CompletionToken token;                  // fulfilled when the request completes
   std::shared_ptr<void> keepalive;        // anything that must outlive the request
-  std::function<void()> on_done;          // optional, runs on the engine thread after success
+  std::function<void()> on_done;          // optional, runs in the completing pass after success
   bool host_memory = false;               // the buffer is known to be host memory (staged)
   /// Set: the engine posts the operation only once this event has fired (device memory
   /// written by stream work, e.g. a send from a CUDA buffer). The engine polls it without
@@ -51,7 +53,8 @@ struct Operation {
 };
 
 /// A transport other than MPI for point-to-point operations (send, recv), driven by the
-/// progress engine: every call is made on the engine thread (constructed there, too).
+/// progress engine: every call is made by a pass of the engine (on its thread, constructed
+/// there too, or on a thread driving it in a wait), one pass at a time.
 class P2pTransport {
  public:
   virtual ~P2pTransport() = default;
@@ -84,6 +87,7 @@ struct ProgressStats {
   std::uint64_t polls = 0;        // MPI_Testsome calls
   std::uint64_t sleeps = 0;       // times the thread went to sleep with nothing outstanding
   std::uint64_t wakeups = 0;      // loop iterations that started after a sleep or back-off
+  std::uint64_t driven = 0;       // passes made by waiting threads that moved something
 };
 
 /// Owns one thread that posts operations handed to it (`submit`, from any thread) and tests
@@ -92,10 +96,17 @@ struct ProgressStats {
 /// are outstanding but quiet, and sleeps on a condition variable, using no CPU, when nothing
 /// is outstanding. Workers never call MPI: they submit and return.
 ///
+/// It is also a WaitDriver: a thread blocked in a runtime wait (not a worker) makes the passes
+/// itself while operations are outstanding, and the engine thread naps meanwhile, so an
+/// exchange that a thread waits for needs no hand-off between threads. One pass runs at a
+/// time (a flag, not a lock: a pass may finish a task whose release reaches `submit`). A
+/// submission from a thread that is not a worker does not wake a napping engine: that thread
+/// usually waits next and drives; if it does not, the nap (`k_nap`) bounds the delay.
+///
 /// Collectives must be posted in the same order on every rank (MPI's rule); tasks may become
 /// ready in any order, so each collective carries a sequence number given at spawn and the
 /// engine posts collective n only after n - 1.
-class ProgressEngine {
+class ProgressEngine final : public WaitDriver {
  public:
   /// Starts the thread. `comm` (the runtime's duplicate) must outlive the engine.
   /// `periodic` runs on the engine thread about every `period` (the Comm's failure watchdog).
@@ -105,12 +116,21 @@ class ProgressEngine {
                  std::chrono::microseconds period = std::chrono::milliseconds(100),
                  P2pTransportFactory make_p2p = {});
   /// Stops the thread. Operations still outstanding are cancelled and their tasks fail.
-  ~ProgressEngine();
+  ~ProgressEngine() override;
   ProgressEngine(const ProgressEngine&) = delete;
   ProgressEngine& operator=(const ProgressEngine&) = delete;
 
-  /// Hands `op` to the engine (thread-safe, never blocks on MPI).
-  void submit(Operation op);
+  /// Hands `op` to the engine (thread-safe, never blocks on MPI). `may_defer`: the caller
+  /// is not a worker and will probably wait (and drive) soon, so a napping engine is not woken.
+  void submit(Operation op, bool may_defer = false);
+
+  // WaitDriver: threads blocked in a runtime wait make the passes while this is busy.
+  [[nodiscard]] bool busy() const noexcept override {
+    return m_outstanding.load(std::memory_order_acquire) > 0;
+  }
+  void begin() noexcept override;
+  bool drive() override;
+  void end() noexcept override;
   /// Stops the thread now (idempotent); see the destructor.
   void stop();
   [[nodiscard]] ProgressStats stats() const noexcept;
@@ -121,6 +141,17 @@ class ProgressEngine {
 
  private:
   void run();
+  /// Takes the pass flag (false: another thread is making a pass).
+  bool try_pass_flag() noexcept {
+    return !m_pass_flag.exchange(true, std::memory_order_acquire);
+  }
+  void release_pass_flag() noexcept { m_pass_flag.store(false, std::memory_order_release); }
+  /// Why the engine thread sleeps. `driven`: while waiting threads drive; `linger`: idle but
+  /// busy lately (woken by submissions that may not defer); `idle`: idle for a while (every
+  /// submission wakes it); `backoff`: requests outstanding but quiet for long (likewise).
+  enum class Nap : unsigned char { driven, linger, idle, backoff };
+  /// Engine thread: sleeps until woken, `stop`, or `until`.
+  void sleep_until(std::chrono::steady_clock::time_point until, Nap kind);
   /// Takes submissions, posts what became ready, tests requests, drives the transport;
   /// true when anything moved.
   bool pass();
@@ -139,21 +170,28 @@ class ProgressEngine {
   std::function<void()> m_periodic;
   std::chrono::microseconds m_period;
   P2pTransportFactory m_make_p2p;
-  std::unique_ptr<P2pTransport> m_p2p;  // engine thread only (made there, driven there)
+  std::unique_ptr<P2pTransport> m_p2p;  // made on the engine thread, driven by passes
   std::vector<std::pair<Operation, std::exception_ptr>> m_p2p_done;
   std::mutex m_start_mutex;
   std::condition_variable m_started_cv;
   bool m_started = false;
   std::exception_ptr m_start_error;
 
-  std::mutex m_mutex;                 // guards m_incoming, m_sleeping, m_stop
+  enum class Sleep : unsigned char { awake, nap, deep };
+  std::mutex m_mutex;                 // guards m_incoming, m_sleep, m_woken, m_stop
   std::condition_variable m_wake;
   std::vector<Operation> m_incoming;
-  bool m_sleeping = false;
+  Sleep m_sleep = Sleep::awake;
+  bool m_woken = false;
   bool m_stop = false;
   std::atomic<bool> m_has_incoming{false};
+  std::atomic<bool> m_stopping{false};    // m_stop, read without the lock by the loop
+  std::atomic<int> m_drivers{0};          // waiting threads driving now
+  std::atomic<bool> m_pass_flag{false};   // held by whichever thread makes a pass
 
-  // Engine-thread only.
+  // Under the pass flag (the engine thread, or a thread driving).
+  bool m_closed = false;                  // the engine stopped: passes do nothing
+  std::chrono::steady_clock::time_point m_last_progress{};
   std::vector<MPI_Request> m_requests;  // parallel to m_active
   std::vector<Operation> m_active;
   std::vector<Operation> m_unready;  // waiting for their `ready` event
@@ -171,7 +209,7 @@ class ProgressEngine {
 
   std::atomic<std::size_t> m_outstanding{0};
   std::atomic<std::uint64_t> m_posted{0}, m_completed{0}, m_failed{0}, m_polls{0}, m_sleeps{0},
-      m_wakeups{0};
+      m_wakeups{0}, m_driven{0};
   std::thread m_thread;  // last: starts after everything above exists
 };
 

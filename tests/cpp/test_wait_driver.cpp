@@ -1,0 +1,152 @@
+// Runtime::add_wait_driver: a thread blocked in a wait (not a worker) drives a registered
+// WaitDriver itself while it is busy, and so completes what it waits for without any other
+// thread's help; workers never drive; a removed driver is no longer driven.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "test_common.hpp"
+
+namespace {
+
+/// Holds completion tokens and fulfils one every `passes_per_completion` calls of drive(),
+/// as a progress engine completes messages: with nobody driving it, its tasks never finish.
+class TokenDriver final : public parla::WaitDriver {
+ public:
+  TokenDriver(parla::Runtime& rt, int passes_per_completion)
+      : m_rt(rt), m_passes_per_completion(passes_per_completion) {}
+
+  void hold(parla::CompletionToken token) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_tokens.push_back(std::move(token));
+    m_pending.fetch_add(1, std::memory_order_release);
+  }
+
+  [[nodiscard]] bool busy() const noexcept override {
+    return m_pending.load(std::memory_order_acquire) > 0;
+  }
+  void begin() noexcept override { m_active.fetch_add(1, std::memory_order_relaxed); }
+  void end() noexcept override { m_active.fetch_sub(1, std::memory_order_relaxed); }
+  bool drive() override {
+    if (m_rt.on_worker_thread()) m_worker_drives.fetch_add(1, std::memory_order_relaxed);
+    if (m_active.load(std::memory_order_relaxed) <= 0) m_unbegun_drives.fetch_add(1);
+    {
+      std::lock_guard<std::mutex> lock(m_mutex);
+      m_drivers.push_back(std::this_thread::get_id());
+    }
+    if (++m_passes % m_passes_per_completion != 0) return false;
+    parla::CompletionToken token;
+    {
+      std::lock_guard<std::mutex> lock(m_mutex);
+      if (m_tokens.empty()) return false;
+      token = std::move(m_tokens.front());
+      m_tokens.erase(m_tokens.begin());
+    }
+    m_pending.fetch_sub(1, std::memory_order_release);
+    token.fulfill();
+    return true;
+  }
+
+  [[nodiscard]] std::vector<std::thread::id> drivers() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_drivers;
+  }
+  [[nodiscard]] int active() const { return m_active.load(); }
+  [[nodiscard]] int worker_drives() const { return m_worker_drives.load(); }
+  [[nodiscard]] int unbegun_drives() const { return m_unbegun_drives.load(); }
+
+ private:
+  parla::Runtime& m_rt;
+  int m_passes_per_completion;
+  mutable std::mutex m_mutex;
+  std::vector<parla::CompletionToken> m_tokens;
+  std::vector<std::thread::id> m_drivers;
+  std::atomic<int> m_pending{0};
+  std::atomic<int> m_active{0};
+  std::atomic<int> m_worker_drives{0};
+  std::atomic<int> m_unbegun_drives{0};
+  std::atomic<long> m_passes{0};
+};
+
+/// A task whose completion is handed to `driver` (it completes when the driver is driven).
+/// Its body runs on the thread that releases it (as a communication task's does): the
+/// spawner, or the drive() that completed its predecessor. A driver gets no wake-up call
+/// when work arrives, so work must be there when a wait starts (the MPI engine's own thread
+/// takes what arrives while nobody drives).
+parla::Task spawn_driven(parla::Runtime& rt, TokenDriver& driver, parla::SpawnOptions o = {}) {
+  o.run_inline = true;
+  return rt.spawn(std::move(o),
+                  [&driver](parla::TaskContext& ctx) { driver.hold(ctx.defer_completion()); });
+}
+
+}  // namespace
+
+TEST(WaitDriver, TheWaitingThreadDrivesWhatItWaitsFor) {
+  parla::Runtime rt({.num_workers = 2, .sim_gpus = 0});
+  auto driver = std::make_shared<TokenDriver>(rt, 3);
+  rt.add_wait_driver(driver);
+  EXPECT_FALSE(rt.on_worker_thread());
+  // A chain: each link is released by the previous one's completion, inside a drive().
+  std::vector<parla::Task> chain;
+  for (int i = 0; i < 20; ++i) {
+    parla::SpawnOptions o;
+    if (i > 0) o.dependencies = {chain.back()};
+    chain.push_back(spawn_driven(rt, *driver, std::move(o)));
+  }
+  rt.wait(chain.back());
+  for (const auto& t : chain) EXPECT_EQ(t.state(), parla::TaskState::completed);
+  const auto drivers = driver->drivers();
+  ASSERT_FALSE(drivers.empty());
+  for (const auto& id : drivers) EXPECT_EQ(id, std::this_thread::get_id());
+  EXPECT_EQ(driver->active(), 0) << "begin() and end() must pair up when the wait returns";
+  EXPECT_EQ(driver->unbegun_drives(), 0) << "drive() called outside begin()/end()";
+  rt.remove_wait_driver(driver.get());
+  rt.finish();
+}
+
+TEST(WaitDriver, WorkersNeverDriveAndTheirBodiesWaitForTheDrivingThread) {
+  parla::Runtime rt({.num_workers = 2, .sim_gpus = 0});
+  auto driver = std::make_shared<TokenDriver>(rt, 1);
+  rt.add_wait_driver(driver);
+  parla::Task inner = spawn_driven(rt, *driver);
+  std::atomic<bool> body_on_worker{false};
+  // A body blocked in a wait on a worker: it must not drive (the main thread's wait does).
+  parla::Task outer = rt.spawn({}, [&] {
+    body_on_worker = rt.on_worker_thread();
+    rt.wait(inner);
+  });
+  rt.wait(outer);
+  EXPECT_TRUE(body_on_worker.load());
+  EXPECT_EQ(inner.state(), parla::TaskState::completed);
+  EXPECT_EQ(driver->worker_drives(), 0);
+  rt.remove_wait_driver(driver.get());
+  rt.finish();
+}
+
+TEST(WaitDriver, ARemovedDriverIsNoLongerDriven) {
+  parla::Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  auto driver = std::make_shared<TokenDriver>(rt, 1);
+  rt.add_wait_driver(driver);
+  rt.remove_wait_driver(driver.get());
+  parla::Task t = spawn_driven(rt, *driver);
+  ASSERT_TRUE(driver->busy());
+  // A 50 ms wait for something else: a registered driver would be driven (and t completed).
+  rt.wait(rt.spawn({}, [] { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }));
+  EXPECT_TRUE(driver->drivers().empty());
+  EXPECT_NE(t.state(), parla::TaskState::completed);
+  // Registered again, the next wait completes it.
+  rt.add_wait_driver(driver);
+  rt.wait(t);
+  EXPECT_EQ(t.state(), parla::TaskState::completed);
+  rt.remove_wait_driver(driver.get());
+  rt.finish();
+}
+
+TEST(WaitDriver, NullDriverIsRejected) {
+  parla::Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  EXPECT_THROW(rt.add_wait_driver(nullptr), parla::Error);
+}
