@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include <parla/detail/cpu_relax.hpp>
 #include <parla/error.hpp>
 #include <parla/runtime.hpp>
 #include <parla/task_context.hpp>
@@ -20,10 +21,6 @@
 #include "cuda/cuda_device.hpp"
 #endif
 #include "task_space_state.hpp"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
 namespace parla::detail {
 
@@ -75,12 +72,6 @@ constexpr int k_spin_rounds = 256;
 // usually follows within microseconds, a large one is moved inside the calls).
 constexpr auto k_drive_spin = std::chrono::microseconds(10);
 constexpr auto k_drive_yield = std::chrono::milliseconds(20);
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#endif
-}
 
 /// The driving of a wait on a thread that is not a worker: while a registered WaitDriver is
 /// busy, the thread makes its passes instead of sleeping until another thread wakes it.

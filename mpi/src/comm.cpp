@@ -296,7 +296,6 @@ struct CommState {
   std::map<std::pair<int, int>, std::uint64_t> recv_seq;
   std::uint64_t collective_seq = 0;
   std::vector<Task> tracked;  // communication tasks not known to be completed
-  bool driver_removed = false;  // the engine is no longer one of rt's wait drivers
 
   // The CUDA-aware direct path (set by Comm's constructor, read-only afterwards).
   bool direct = false;
@@ -536,10 +535,8 @@ void Comm::close() {
   if (!m_state || !m_state->engine) return;
   {
     std::lock_guard<std::mutex> lock(m_state->mutex);
-    if (m_state->rt != nullptr && !m_state->driver_removed) {
-      m_state->rt->remove_wait_driver(m_state->engine.get());
-      m_state->driver_removed = true;
-    }
+    // A no-op when an earlier close() removed it already.
+    if (m_state->rt != nullptr) m_state->rt->remove_wait_driver(m_state->engine.get());
   }
   m_state->engine->stop();
 }

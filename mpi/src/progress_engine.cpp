@@ -8,9 +8,8 @@
 
 #include "parla/mpi/mpi_error.hpp"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
+#include <parla/detail/cpu_relax.hpp>
+
 
 namespace parla::mpi {
 
@@ -38,12 +37,6 @@ constexpr auto k_linger = std::chrono::milliseconds(2);
 // exchange a quarter of its bandwidth here), and a driver that returns with operations still
 // outstanding (a send finishing after the receive) usually drives again at once.
 constexpr auto k_driven_nap = std::chrono::milliseconds(1);
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#endif
-}
 
 std::string describe(const Operation& op) {
   switch (op.kind) {
@@ -118,9 +111,8 @@ ProgressEngine::~ProgressEngine() { stop(); }
 void ProgressEngine::stop() {
   {
     std::lock_guard<std::mutex> lock(m_mutex);
-    m_stop = true;
-    m_stopping.store(true, std::memory_order_release);
-    m_has_incoming.store(true, std::memory_order_release);
+    // Set under the lock, so a sleeper's predicate cannot miss it.
+    m_stop.store(true, std::memory_order_release);
   }
   m_wake.notify_all();
   if (m_thread.joinable()) m_thread.join();
@@ -130,7 +122,7 @@ void ProgressEngine::submit(Operation op, bool may_defer) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(m_mutex);
-    if (m_stop) {
+    if (m_stop.load(std::memory_order_relaxed)) {
       fail_op(op, std::make_exception_ptr(std::runtime_error(
                       std::string("parla::mpi: ") + to_string(op.kind) + " " + describe(op) +
                       " was started after its communicator was closed")));
@@ -178,7 +170,7 @@ void ProgressEngine::end() noexcept {
 
 void ProgressEngine::sleep_until(Clock::time_point until, Nap kind) {
   std::unique_lock<std::mutex> lock(m_mutex);
-  if (m_stop) return;
+  if (m_stop.load(std::memory_order_relaxed)) return;
   switch (kind) {
     case Nap::driven:
       if (m_drivers.load(std::memory_order_acquire) == 0) return;
@@ -192,7 +184,8 @@ void ProgressEngine::sleep_until(Clock::time_point until, Nap kind) {
   m_sleep = kind == Nap::idle || kind == Nap::backoff ? Sleep::deep : Sleep::nap;
   m_woken = false;
   if (kind == Nap::idle) m_sleeps.fetch_add(1, std::memory_order_relaxed);
-  m_wake.wait_until(lock, until, [this] { return m_stop || m_woken; });
+  m_wake.wait_until(lock, until,
+                    [this] { return m_stop.load(std::memory_order_relaxed) || m_woken; });
   m_sleep = Sleep::awake;
   m_woken = false;
   if (kind == Nap::idle || kind == Nap::backoff) m_wakeups.fetch_add(1, std::memory_order_relaxed);
@@ -482,8 +475,7 @@ void ProgressEngine::run() {
   auto backoff = k_min_backoff;
   m_last_progress = Clock::now();
   for (;;) {
-    // Its own flag: a driver's pass may take (and clear) m_has_incoming, which stop() sets.
-    if (m_stopping.load(std::memory_order_acquire)) break;
+    if (m_stop.load(std::memory_order_acquire)) break;
     const auto now = Clock::now();
     if (m_periodic && now >= next_periodic) {
       next_periodic = now + m_period;
@@ -529,7 +521,7 @@ void ProgressEngine::run() {
     }
     const auto quiet = now - quiet_since;
     if (quiet < k_spin) {
-      cpu_relax();
+      parla::detail::cpu_relax();
     } else if (quiet < k_yield) {
       std::this_thread::yield();
     } else {

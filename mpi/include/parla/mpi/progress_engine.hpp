@@ -178,14 +178,13 @@ class ProgressEngine final : public WaitDriver {
   std::exception_ptr m_start_error;
 
   enum class Sleep : unsigned char { awake, nap, deep };
-  std::mutex m_mutex;                 // guards m_incoming, m_sleep, m_woken, m_stop
+  std::mutex m_mutex;                 // guards m_incoming, m_sleep, m_woken; m_stop's writes
   std::condition_variable m_wake;
   std::vector<Operation> m_incoming;
   Sleep m_sleep = Sleep::awake;
   bool m_woken = false;
-  bool m_stop = false;
+  std::atomic<bool> m_stop{false};        // read without the lock by the engine's loop
   std::atomic<bool> m_has_incoming{false};
-  std::atomic<bool> m_stopping{false};    // m_stop, read without the lock by the loop
   std::atomic<int> m_drivers{0};          // waiting threads driving now
   std::atomic<bool> m_pass_flag{false};   // held by whichever thread makes a pass
 
