@@ -159,40 +159,52 @@ std::unique_ptr<TaskData> RuntimeImpl::make_task_data(const SpawnOptions& o, con
   add(o.out, false, true, "out");
   add(o.inout, true, true, "inout");
 
-  // Every device of an option holds a whole-block instance of each block it touches.
+  // Every device of an option holds a whole-block instance of each block it touches. This
+  // runs for every task with data: no allocation unless some option cannot take the blocks.
+  auto first_of_block = [&](std::size_t i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (data->accesses[j].block == data->accesses[i].block) return false;
+    }
+    return true;
+  };
   std::size_t need = 0;
-  std::string what;
-  std::vector<const BlockState*> seen;
-  for (const TaskAccess& a : data->accesses) {
-    if (std::find(seen.begin(), seen.end(), a.block.get()) != seen.end()) continue;
-    seen.push_back(a.block.get());
-    need += a.block->bytes;
-    what += (what.empty() ? "" : ", ") + ("'" + a.block->name + "' (" + bytes_text(a.block->bytes) + ")");
+  for (std::size_t i = 0; i < data->accesses.size(); ++i) {
+    if (first_of_block(i)) need += data->accesses[i].block->bytes;
   }
-  auto out = std::make_unique<ResolvedPlacement>();
-  std::string rejected;
-  for (const ResolvedOption& opt : placement->options) {
-    bool fits = true;
+  auto fits = [&](const ResolvedOption& opt, std::string* rejected) {
+    bool ok = true;
     for_each_device(opt.mask, [&](int d) {
       if (d == 0) return;  // host memory is not accounted per block
       const DeviceSlot& s = slot(d);
       if (need + opt.memory > s.memory_capacity) {
-        fits = false;
-        rejected += (rejected.empty() ? "" : "; ") + s.device->name() + " has " + bytes_text(s.memory_capacity);
+        ok = false;
+        if (rejected != nullptr) *rejected += (rejected->empty() ? "" : "; ") + s.device->name() + " has " + bytes_text(s.memory_capacity);
       }
     });
-    if (fits) out->options.push_back(opt);
+    return ok;
+  };
+  if (std::all_of(placement->options.begin(), placement->options.end(), [&](const ResolvedOption& opt) { return fits(opt, nullptr); })) {
+    return data;
+  }
+  auto out = std::make_unique<ResolvedPlacement>();
+  std::string rejected;
+  for (const ResolvedOption& opt : placement->options) {
+    if (fits(opt, &rejected)) out->options.push_back(opt);
   }
   if (out->options.empty()) {
+    std::string what;
+    for (std::size_t i = 0; i < data->accesses.size(); ++i) {
+      if (!first_of_block(i)) continue;
+      const BlockState& b = *data->accesses[i].block;
+      what += (what.empty() ? "" : ", ") + ("'" + b.name + "' (" + bytes_text(b.bytes) + ")");
+    }
     throw Error("task '" + name + "' (placement " + o.placement.to_string() + ") can never run: its data " + what +
                 " needs " + bytes_text(need) + " on one device, but " + rejected +
                 ". A block must fit on the device that uses it: split it into slices of separate blocks, "
                 "use fewer blocks per task, or choose larger devices (PARLA_SIM_GPU_MEMORY for simulated GPUs)");
   }
-  if (out->options.size() != placement->options.size()) {
-    storage = std::move(out);
-    placement = storage.get();
-  }
+  storage = std::move(out);
+  placement = storage.get();
   return data;
 }
 
@@ -245,7 +257,7 @@ std::size_t RuntimeImpl::valid_input_bytes(TaskRecord* t, int device) {
 
 // ---- launch: instances, copies, invalidation -------------------------------------------------
 
-void* RuntimeImpl::acquire_instance(BlockState& b, int dev, TaskData& d, const std::string& task_name) {
+void* RuntimeImpl::acquire_instance(BlockState& b, int dev, TaskData& d, const TaskRecord& task) {
   const auto di = static_cast<std::size_t>(dev);
   auto pin = [&](const std::shared_ptr<BlockState>& self) {
     ++b.instances[di].pins;
@@ -272,7 +284,7 @@ void* RuntimeImpl::acquire_instance(BlockState& b, int dev, TaskData& d, const s
     // Memory comes back when a task using data here finishes (unpin) or a block dies.
     s.memory_cv.wait_for(lock, std::chrono::milliseconds(5));
     if (std::chrono::steady_clock::now() > deadline) {
-      throw Error(s.device->name() + " is full: task '" + task_name + "' needs " + bytes_text(b.bytes) +
+      throw Error(s.device->name() + " is full: task '" + task.display_name() + "' needs " + bytes_text(b.bytes) +
                   " for data block '" + b.name + "' but only " +
                   bytes_text(static_cast<std::size_t>(std::max<std::int64_t>(0, s.memory_free.load(std::memory_order_relaxed)))) +
                   " of " + bytes_text(s.memory_capacity) +
@@ -448,14 +460,13 @@ bool RuntimeImpl::launch_data(TaskRecord* t, ExecContext& /*ex*/) {
   for (Edge& e : t->edges()) {
     if (e.released.load(std::memory_order_acquire) == 1 && e.event) d.waits[0].push_back(e.event);
   }
-  const std::string name = d.accesses.empty() ? std::string() : t->display_name();
   // Copies into a streamless device (the host) this task issued: it waits for them without
   // holding a thread (their streams re-enqueue it).
   std::vector<std::shared_ptr<Event>> own_copies;
   // 1. Instances (reads: on every device of the task; writes: on its first device).
   for (const TaskAccess& a : d.accesses) {
     for (std::size_t i = 0; i < n; ++i) {
-      if (a.read || i == 0) acquire_instance(*a.block, d.devices[i], d, name);
+      if (a.read || i == 0) acquire_instance(*a.block, d.devices[i], d, *t);
     }
   }
   // 2. Bring inputs: copy what is stale, wait for what is still arriving.

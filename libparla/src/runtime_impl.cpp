@@ -373,7 +373,8 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     }
     record = o.key.space()->get_or_create(o.key.key());
   }
-  const std::string display = record ? record->m_name : (o.name.empty() ? std::string("task") : o.name);
+  static const std::string k_unnamed = "task";
+  const std::string& display = record ? record->m_name : (o.name.empty() ? k_unnamed : o.name);  // no copy
   std::unique_ptr<ResolvedPlacement> own_placement;
   const ResolvedPlacement* placement = resolve_placement(o, display, own_placement);
   std::unique_ptr<TaskData> data;

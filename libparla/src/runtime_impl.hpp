@@ -201,7 +201,7 @@ class RuntimeImpl {
   /// After a GPU task's body: record its completion, publish its writes, runahead.
   void after_device_body(TaskRecord* task, ExecContext& ex);
   void finish_data(TaskRecord* task);
-  void* acquire_instance(BlockState& block, int device, TaskData& data, const std::string& task_name);
+  void* acquire_instance(BlockState& block, int device, TaskData& data, const TaskRecord& task);  // task: for its name in errors
   std::size_t evict(int device, std::size_t needed, const BlockState* keep);
   void give_memory(int device, std::size_t bytes);
   void copy_segments(const std::shared_ptr<BlockState>& b, std::size_t first, std::size_t last, int dst, TaskData& data,

@@ -17,6 +17,7 @@
 #endif
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -415,12 +416,22 @@ struct CommState {
     o.key = std::move(options.key);
     o.dependencies = std::move(options.dependencies);
     o.priority = options.priority;
-    o.name = options.name;
-    if (o.name.empty()) {
-      o.name = std::string("mpi.") + what;
+    o.name = std::move(options.name);
+    if (o.name.empty() && !o.key.valid()) {  // a keyed task is named after its key
+      // "mpi.send(to 1, tag 7)", formatted in place: one allocation per message.
+      o.name.reserve(48);
+      o.name.append("mpi.").append(what);
       if (op.kind == OpKind::send || op.kind == OpKind::recv) {
-        o.name += (op.kind == OpKind::send ? "(to " : "(from ") + std::to_string(op.peer) +
-                  ", tag " + std::to_string(op.user_tag) + ")";
+        char num[16];
+        auto append_int = [&](int v) {
+          const auto end = std::to_chars(num, num + sizeof num, v).ptr;
+          o.name.append(num, end);
+        };
+        o.name.append(op.kind == OpKind::send ? "(to " : "(from ");
+        append_int(op.peer);
+        o.name.append(", tag ");
+        append_int(op.user_tag);
+        o.name.push_back(')');
       }
     }
     if (data.state()) {
@@ -554,6 +565,15 @@ const char* Comm::transport_name() const noexcept {
   return m_state->transport == Transport::ucx ? "ucx" : "mpi";
 }
 int Comm::max_tag() const noexcept { return m_state->max_tag; }
+bool Comm::progress() {
+  if (!m_state || !m_state->engine) return false;
+  {
+    std::lock_guard<std::mutex> lock(m_state->mutex);
+    if (m_state->rt == nullptr || m_state->rt->on_worker_thread()) return false;
+  }
+  return m_state->engine->drive();  // nothing once stopped (the engine is then closed)
+}
+
 ProgressStats Comm::progress_stats() const noexcept { return m_state->engine->stats(); }
 bool Comm::cuda_aware() const noexcept { return m_state->direct; }
 const std::string& Comm::cuda_aware_reason() const noexcept { return m_state->direct_reason; }

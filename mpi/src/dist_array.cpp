@@ -14,6 +14,7 @@
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <span>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -203,68 +204,135 @@ Exec exec_of(const TaskContext& ctx) {
 namespace {
 
 template <class W>
-void copy_host_words(StridedPtr dst, StridedPtr src, const Idx3& ext) {
-  auto* d = reinterpret_cast<W*>(dst.ptr);  // NOLINT: block memory is suitably aligned
-  const auto* s = reinterpret_cast<const W*>(src.ptr);
+void copy_host_words(std::span<const CopyPair> pairs, const Idx3& ext) {
   // The innermost axis with more than one cell; rows along it are memcpy'd when dense on
-  // both sides (the axes after it have one cell).
+  // both sides of every pair (the axes after it have one cell).
   int r = 2;
   while (r > 0 && ext[static_cast<std::size_t>(r)] == 1) --r;
   const auto ru = static_cast<std::size_t>(r);
-  if (dst.strides[ru] == 1 && src.strides[ru] == 1) {
+  const bool dense = std::ranges::all_of(pairs, [ru](const CopyPair& p) { return p.dst.strides[ru] == 1 && p.src.strides[ru] == 1; });
+  if (dense) {
     const auto row = static_cast<std::size_t>(ext[ru]) * sizeof(W);
     const std::int64_t n0 = r == 0 ? 1 : ext[0];
     const std::int64_t n1 = r <= 1 ? 1 : ext[1];
     for (std::int64_t i0 = 0; i0 < n0; ++i0) {
       for (std::int64_t i1 = 0; i1 < n1; ++i1) {
-        std::memcpy(d + i0 * dst.strides[0] + i1 * dst.strides[1], s + i0 * src.strides[0] + i1 * src.strides[1], row);
+        for (const CopyPair& p : pairs) {
+          auto* d = reinterpret_cast<W*>(p.dst.ptr);  // NOLINT: block memory is suitably aligned
+          const auto* s = reinterpret_cast<const W*>(p.src.ptr);
+          std::memcpy(d + i0 * p.dst.strides[0] + i1 * p.dst.strides[1], s + i0 * p.src.strides[0] + i1 * p.src.strides[1], row);
+        }
       }
     }
     return;
   }
-  // Strided: the axes with more than one cell, the innermost last, in locals (a store through
-  // `d` may alias the stride arrays as far as the compiler knows, which made it reload them
-  // for every element), walked with pointer increments.
+  // Strided: the axes with more than one cell (the same for every pair: one extent), the
+  // innermost last, padded at the front so the innermost real axis is index 2. Strides go
+  // into locals: a store through a W* may alias the stride arrays as far as the compiler
+  // knows, which made it reload them for every element.
   std::int64_t n[3] = {1, 1, 1};
-  std::int64_t ds[3] = {0, 0, 0};
-  std::int64_t ss[3] = {0, 0, 0};
+  std::size_t axis[3] = {0, 0, 0};
   int axes = 0;
   for (std::size_t a = 0; a < 3; ++a) {
     if (ext[a] == 1) continue;
     n[axes] = ext[a];
-    ds[axes] = dst.strides[a];
-    ss[axes] = src.strides[a];
+    axis[axes] = a;
     ++axes;
   }
-  // Pad at the front so the innermost real axis is index 2.
   const int pad = 3 - axes;
-  for (int a = 2; a >= 0; --a) {
-    const int from = a - pad;
-    n[a] = from >= 0 ? n[from] : 1;
-    ds[a] = from >= 0 ? ds[from] : 0;
-    ss[a] = from >= 0 ? ss[from] : 0;
-  }
-  const std::int64_t n0 = n[0], n1 = n[1], n2 = n[2];
-  const std::int64_t d0 = ds[0], d1 = ds[1], d2 = ds[2];
-  const std::int64_t s0 = ss[0], s1 = ss[1], s2 = ss[2];
-  for (std::int64_t i0 = 0; i0 < n0; ++i0) {
-    for (std::int64_t i1 = 0; i1 < n1; ++i1) {
-      W* out = d + i0 * d0 + i1 * d1;
-      const W* in = s + i0 * s0 + i1 * s1;
-      for (std::int64_t i2 = 0; i2 < n2; ++i2, out += d2, in += s2) *out = *in;
+  for (int a = 2; a >= 0; --a) n[a] = a - pad >= 0 ? n[a - pad] : 1;
+  struct Walk {
+    W* d;
+    const W* s;
+    std::int64_t ds[3];
+    std::int64_t ss[3];
+  };
+  // The pairs walk their cells together, cell by cell: a periodic self-exchange copies a
+  // partition's two opposite columns, and reading one row's cells of both at once touches
+  // each row's cache lines (and pages) once instead of once per column.
+  constexpr std::size_t k_batch = 8;
+  for (std::size_t first = 0; first < pairs.size(); first += k_batch) {
+    const std::size_t count = std::min(k_batch, pairs.size() - first);
+    Walk w[k_batch];
+    for (std::size_t k = 0; k < count; ++k) {
+      const CopyPair& p = pairs[first + k];
+      w[k].d = reinterpret_cast<W*>(p.dst.ptr);  // NOLINT: block memory is suitably aligned
+      w[k].s = reinterpret_cast<const W*>(p.src.ptr);
+      for (int a = 0; a < 3; ++a) {
+        const int from = a - pad;
+        w[k].ds[a] = from >= 0 ? p.dst.strides[axis[from]] : 0;
+        w[k].ss[a] = from >= 0 ? p.src.strides[axis[from]] : 0;
+      }
+    }
+    const std::int64_t n0 = n[0], n1 = n[1], n2 = n[2];
+    if (count == 1) {
+      const Walk& k = w[0];
+      const std::int64_t d2 = k.ds[2], s2 = k.ss[2];
+      for (std::int64_t i0 = 0; i0 < n0; ++i0) {
+        for (std::int64_t i1 = 0; i1 < n1; ++i1) {
+          W* out = k.d + i0 * k.ds[0] + i1 * k.ds[1];
+          const W* in = k.s + i0 * k.ss[0] + i1 * k.ss[1];
+          for (std::int64_t i2 = 0; i2 < n2; ++i2, out += d2, in += s2) *out = *in;
+        }
+      }
+      continue;
+    }
+    if (count == 2) {  // the common case (two opposite faces), unrolled
+      const std::int64_t a2 = w[0].ds[2], b2 = w[0].ss[2], c2 = w[1].ds[2], e2 = w[1].ss[2];
+      for (std::int64_t i0 = 0; i0 < n0; ++i0) {
+        for (std::int64_t i1 = 0; i1 < n1; ++i1) {
+          W* o0 = w[0].d + i0 * w[0].ds[0] + i1 * w[0].ds[1];
+          const W* s0 = w[0].s + i0 * w[0].ss[0] + i1 * w[0].ss[1];
+          W* o1 = w[1].d + i0 * w[1].ds[0] + i1 * w[1].ds[1];
+          const W* s1 = w[1].s + i0 * w[1].ss[0] + i1 * w[1].ss[1];
+          for (std::int64_t i2 = 0; i2 < n2; ++i2, o0 += a2, s0 += b2, o1 += c2, s1 += e2) {
+            const W x0 = *s0;
+            const W x1 = *s1;
+            *o0 = x0;
+            *o1 = x1;
+          }
+        }
+      }
+      continue;
+    }
+    for (std::int64_t i0 = 0; i0 < n0; ++i0) {
+      for (std::int64_t i1 = 0; i1 < n1; ++i1) {
+        W* out[k_batch];
+        const W* in[k_batch];
+        std::int64_t od[k_batch];
+        std::int64_t id[k_batch];
+        for (std::size_t k = 0; k < count; ++k) {
+          out[k] = w[k].d + i0 * w[k].ds[0] + i1 * w[k].ds[1];
+          in[k] = w[k].s + i0 * w[k].ss[0] + i1 * w[k].ss[1];
+          od[k] = w[k].ds[2];
+          id[k] = w[k].ss[2];
+        }
+        for (std::int64_t i2 = 0; i2 < n2; ++i2) {
+          for (std::size_t k = 0; k < count; ++k) {
+            *out[k] = *in[k];
+            out[k] += od[k];
+            in[k] += id[k];
+          }
+        }
+      }
     }
   }
 }
 
 }  // namespace
 
-void copy_host(StridedPtr dst, StridedPtr src, const Idx3& ext, std::size_t elem) {
-  if (ext[0] * ext[1] * ext[2] == 0) return;
+void copy_host(std::span<const CopyPair> pairs, const Idx3& ext, std::size_t elem) {
+  if (pairs.empty() || ext[0] * ext[1] * ext[2] == 0) return;
   if (elem == 8) {
-    copy_host_words<std::uint64_t>(dst, src, ext);
+    copy_host_words<std::uint64_t>(pairs, ext);
   } else {
-    copy_host_words<std::uint32_t>(dst, src, ext);
+    copy_host_words<std::uint32_t>(pairs, ext);
   }
+}
+
+void copy_host(StridedPtr dst, StridedPtr src, const Idx3& ext, std::size_t elem) {
+  const CopyPair pair{dst, src};
+  copy_host(std::span<const CopyPair>(&pair, 1), ext, elem);
 }
 
 namespace {
@@ -343,6 +411,19 @@ void copy_box(TaskContext& ctx, StridedPtr dst, StridedPtr src, const Idx3& ext,
 #endif
   }
   host_in_order(ctx, e, [=] { copy_host(dst, src, ext, elem); });
+}
+
+void copy_boxes(TaskContext& ctx, std::span<const CopyPair> pairs, const Idx3& ext, std::size_t elem) {
+  const Exec e = exec_of(ctx);
+  if (e == Exec::host) {
+    copy_host(pairs, ext, elem);
+    return;
+  }
+  if (e == Exec::sim) {
+    ctx.stream().enqueue([p = std::vector<CopyPair>(pairs.begin(), pairs.end()), ext, elem] { copy_host(p, ext, elem); });
+    return;
+  }
+  for (const CopyPair& p : pairs) copy_box(ctx, p.dst, p.src, ext, elem);
 }
 
 void fill_box(TaskContext& ctx, StridedPtr dst, const Idx3& ext, Datatype type, double value) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -114,8 +115,19 @@ Exec exec_of(const TaskContext& ctx);
 /// Copies the cells of a box (extent `ext`) between two strided locations on the task's
 /// device: a loop on the host (in stream order on simulated GPUs), a kernel on CUDA.
 void copy_box(TaskContext& ctx, StridedPtr dst, StridedPtr src, const Idx3& ext, std::size_t elem);
+/// One box's copy: `dst` ← `src`.
+struct CopyPair {
+  StridedPtr dst;
+  StridedPtr src;
+};
+/// copy_box for several boxes of one extent `ext` in one pass: on the host the boxes are
+/// walked together, cell by cell (rows memcpy'd where dense), so boxes that share cache lines
+/// and pages (a partition's opposite columns) touch each of them once.
+void copy_boxes(TaskContext& ctx, std::span<const CopyPair> pairs, const Idx3& ext, std::size_t elem);
 /// The host loop of copy_box (rows memcpy'd where both sides are dense along them).
 void copy_host(StridedPtr dst, StridedPtr src, const Idx3& ext, std::size_t elem);
+/// The host loop of copy_boxes.
+void copy_host(std::span<const CopyPair> pairs, const Idx3& ext, std::size_t elem);
 /// Sets the cells to `value` converted to `type`.
 void fill_box(TaskContext& ctx, StridedPtr dst, const Idx3& ext, Datatype type, double value);
 /// Reduction ops of reduce_box.

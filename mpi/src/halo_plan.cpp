@@ -210,6 +210,11 @@ void DistArrayState::build_plan() {
         recv_exec[j].grouped = true;
       }
     }
+    // Boxes of one extent next to each other: the task copies each such run in one pass.
+    std::ranges::stable_sort(recv_exec[i].group, [&](int a, int b) {
+      return extents(built->m_recvs[static_cast<std::size_t>(a)].recv_box) <
+             extents(built->m_recvs[static_cast<std::size_t>(b)].recv_box);
+    });
   }
   // Outgoing messages to other ranks, in the receivers' canonical order: receiving partition
   // (global index, monotone in its local index), then its side.
@@ -336,9 +341,19 @@ TaskSpace DistArrayState::exchange() {
           // The plan outlives its tasks (the array's state waits for them).
           auto* d = static_cast<std::byte*>(ctx.data(db));
           auto* s = static_cast<std::byte*>(ctx.data(sb));
-          for (int g : *group) {
-            const HaloRecv& h = (*recvs)[static_cast<std::size_t>(g)];
-            copy_box(ctx, at(d, dl, h.recv_box), at(s, sl, h.send_box), extents(h.recv_box), esz);
+          // Each run of boxes of one extent in one pass (the group is sorted by extent).
+          std::array<CopyPair, 26> pairs;  // a box stencil in 3-D has 26 sides
+          std::size_t count = 0;
+          Idx3 ext{};
+          for (std::size_t k = 0; k <= group->size(); ++k) {
+            const HaloRecv* h = k < group->size() ? &(*recvs)[static_cast<std::size_t>((*group)[k])] : nullptr;
+            if (count > 0 && (h == nullptr || extents(h->recv_box) != ext)) {
+              copy_boxes(ctx, std::span<const CopyPair>(pairs.data(), count), ext, esz);
+              count = 0;
+            }
+            if (h == nullptr) break;
+            ext = extents(h->recv_box);
+            pairs[count++] = CopyPair{at(d, dl, h->recv_box), at(s, sl, h->send_box)};
           }
         });
         uses.add(tracks[p].ghost, true, t);
@@ -397,6 +412,10 @@ TaskSpace DistArrayState::exchange() {
   // on this thread, and must not delay the messages).
   spawn_recvs(true);
   spawn_sends();
+  // The messages released on this thread are only queued for the engine (this thread usually
+  // waits next and posts them then): post them now, so the peers can pull them while this
+  // thread copies the faces within the rank.
+  if (!plan->m_sends.empty() && !rt->on_worker_thread()) comm->progress();
   spawn_recvs(false);
   uses.commit();
   ++plan->m_executions;

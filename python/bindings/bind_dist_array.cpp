@@ -95,9 +95,9 @@ py::array owning_array(std::vector<std::byte>&& bytes) {
   return py::array(py::dtype("uint8"), {static_cast<py::ssize_t>(v->size())}, {py::ssize_t{1}}, v->data(), owner);
 }
 
-/// (core TaskSpace, [(key tuple, TaskHandle)]) of a space the array returned: parla.crosspy
-/// wraps it in a parla.TaskSpace.
-py::tuple space_of(const TaskSpace& space) {
+/// [(key tuple, TaskHandle)] of a core space an array operation returned: parla.crosspy
+/// wraps the space in a parla.TaskSpace and asks for its elements only when they are used.
+py::list elements_of(const TaskSpace& space) {
   py::list elements;
   for (const TaskRef& ref : space.elements()) {
     const TaskKey& key = ref.key();
@@ -105,7 +105,7 @@ py::tuple space_of(const TaskSpace& space) {
     for (std::size_t i = 0; i < key.rank(); ++i) k[i] = py::int_(key[i]);
     elements.append(py::make_tuple(k, TaskHandle{ref, ref.task()}));
   }
-  return py::make_tuple(space, elements);
+  return elements;
 }
 
 /// The body of a `map` task: calls callback(partition, boxes, pointers, interior, device)
@@ -227,6 +227,9 @@ struct PyPartition {
 void bind_dist_array(py::module_& parent) {
   py::module_ m = parent.def_submodule("crosspy", "parla::mpi::DistArray (use parla.crosspy)");
 
+  m.def("space_elements", &elements_of, py::arg("space"),
+        "[(key, handle)] of the tasks of a core TaskSpace an array operation returned");
+
   py::class_<PyFuture>(m, "Future", "The result of a non-blocking reduction")
       .def_property_readonly("done", [](const PyFuture& f) { return f.future.done(); })
       .def("get", &PyFuture::get, "Wait (GIL released) and return the result")
@@ -305,9 +308,9 @@ void bind_dist_array(py::module_& parent) {
            [](PyDistArray& s) {
              pm::DistArray& a = s.get();
              TaskSpace space = released([&] { return a.exchange_halos(); });
-             return space_of(space);
+             return space;
            },
-           "Spawn one halo exchange; (core TaskSpace, [(key, handle)]) of its tasks")
+           "Spawn one halo exchange; the core TaskSpace of its tasks")
       .def(
           "for_each",
           [](PyDistArray& s, const std::vector<std::shared_ptr<PyDistArray>>& arrays, const std::vector<std::string>& modes,
@@ -324,7 +327,7 @@ void bind_dist_array(py::module_& parent) {
             MapBody body{std::make_shared<PyRef>(callback), accesses.size()};
             pm::DistArray& a = s.get();
             TaskSpace space = released([&] { return a.for_each(accesses, r, body, std::move(name)); });
-            return space_of(space);
+            return space;
           },
           py::arg("arrays"), py::arg("modes"), py::arg("with_ghosts"), py::arg("region"), py::arg("callback"),
           py::arg("name") = "",
@@ -333,13 +336,13 @@ void bind_dist_array(py::module_& parent) {
       .def("fill",
            [](PyDistArray& s, double value) {
              pm::DistArray& a = s.get();
-             return space_of(released([&] { return a.fill(value); }));
+             return released([&] { return a.fill(value); });
            })
       .def("copy_from",
            [](PyDistArray& s, const PyDistArray& other) {
              pm::DistArray& a = s.get();
              const pm::DistArray& b = other.get();
-             return space_of(released([&] { return a.copy_from(b); }));
+             return released([&] { return a.copy_from(b); });
            })
       .def("wait", [](const PyDistArray& s) { released([&] { s.get().wait(); }); },
            "Wait for every task of the array spawned so far")

@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <regex>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "data_cases.hpp"
@@ -354,6 +356,38 @@ TEST(DataTrace, CopiesOverlapComputeOnOtherStreams) {
   }
   EXPECT_GT(overlaps, 0) << "no copy overlapped a compute in " << path;
   std::remove(path.c_str());
+}
+
+TEST(DataBlocks, LargeHostBlocksAskForTransparentHugePages) {
+  // A strided walk over a big block (a column halo: one cell per row) takes a TLB miss per
+  // cell on 4 KiB pages. The runtime advises huge pages for the blocks it allocates that
+  // are large (where the kernel's THP mode honours advice; "never" ignores it).
+  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  std::getline(mode, line);
+  if (line.empty() || line.find("[never]") != std::string::npos) GTEST_SKIP() << "THP off: '" << line << "'";
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  DataBlock big(rt, std::size_t{32} << 20, "big");
+  // The advice covers the block's 2 MiB-aligned part: the mapping holding its first huge-page
+  // boundary, and its THPeligible flag.
+  constexpr std::uintptr_t k_huge = std::uintptr_t{2} << 20;
+  const auto at = (reinterpret_cast<std::uintptr_t>(big.host_data()) + k_huge - 1) & ~(k_huge - 1);
+  std::ifstream smaps("/proc/self/smaps");
+  bool inside = false;
+  int eligible = -1;
+  while (std::getline(smaps, line)) {
+    unsigned long lo = 0;
+    unsigned long hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find('-')) {
+      inside = lo <= at && at < hi;
+      continue;
+    }
+    if (inside && line.rfind("THPeligible:", 0) == 0) {
+      eligible = std::stoi(line.substr(12));
+      break;
+    }
+  }
+  EXPECT_EQ(eligible, 1) << "the 32 MiB block at 0x" << std::hex << at << " is not eligible for huge pages (THP: " << line << ")";
 }
 
 }  // namespace

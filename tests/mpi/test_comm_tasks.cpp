@@ -463,6 +463,40 @@ TEST(ProgressEngine, ASendThatNoWaitFollowsIsStillPosted) {
   rt.finish();
 }
 
+TEST(ProgressEngine, ProgressPostsWhatTheCallingThreadReleased) {
+  // A thread that released a send and a receive and then computes instead of waiting calls
+  // Comm::progress(): its own passes post and complete them (a napping engine is not woken by
+  // its deferred submissions). Several rounds: the engine thread may win a pass now and then,
+  // never all of them.
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  int moved = 0;
+  for (int round = 0; round < 5; ++round) {
+    comm.barrier();
+    rt.wait_all();
+    int value_out = 1000 * round + me;
+    int value_in = -1;
+    parla::Task s = comm.send(&value_out, sizeof value_out, next, 11);
+    parla::Task r = comm.recv(&value_in, sizeof value_in, prev, 11);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while ((s.state() != parla::TaskState::completed || r.state() != parla::TaskState::completed) &&
+           std::chrono::steady_clock::now() < deadline) {
+      if (comm.progress()) ++moved;
+    }
+    ASSERT_EQ(s.state(), parla::TaskState::completed);
+    ASSERT_EQ(r.state(), parla::TaskState::completed);
+    EXPECT_EQ(value_in, 1000 * round + prev);
+  }
+  EXPECT_GT(moved, 0) << "the calling thread's passes never posted or completed anything";
+  rt.finish();
+  comm.close();
+  EXPECT_FALSE(comm.progress()) << "a closed Comm makes no passes";
+}
+
 TEST(ProgressEngine, CommunicatorTrafficDoesNotMatchTheApplications) {
   // The application sends on WORLD with the same peers and tag while the runtime exchanges
   // on its duplicate; each side receives only its own messages.

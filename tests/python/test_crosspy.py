@@ -249,6 +249,25 @@ def test_halo_space_is_a_dependency() -> None:
         x.close()
 
 
+def test_an_exchange_space_waited_for_directly_still_lists_its_tasks() -> None:
+    # A plain wait() on an array operation's space needs no Task objects; they are made when
+    # the space is first looked into, and must then be the exchange's tasks, all finished.
+    with Parla(n_workers=2, sim_gpus=2):
+        x = xp.zeros((8, 6), ghosts=1, boundary="periodic", devices=[cpu(0), gpu(0), gpu(1)])
+        halo = x.exchange_halos()
+        halo.wait()
+        tasks = list(halo)
+        # Star, periodic, 1 x 1 grid, split along axis 0 across 3 devices: each partition's
+        # two row sides come from its device neighbours; its two column sides, copied from
+        # itself, are one task.
+        assert len(tasks) == len(halo) == 3 * 3
+        assert all(t.done for t in tasks)
+        assert all(t.taskspace is halo for t in tasks)
+        assert sorted({t.idx[0] for t in tasks}) == [0, 1, 2]
+        assert set(halo.view.tasks) == set(tasks)
+        x.close()
+
+
 def test_a_failing_map_body_raises_its_exception() -> None:
     def boom(t: xp.Tile) -> None:
         raise ZeroDivisionError("boom in a map body")

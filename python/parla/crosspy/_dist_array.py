@@ -253,18 +253,46 @@ class Partition(_core.crosspy.Partition):  # type: ignore[misc,name-defined]
 # ---- the array -------------------------------------------------------------------------------
 
 
-def _wrap_space(scope: Any, name: str, core: tuple[Any, list[Any]]) -> TaskSpace:
+class _ArraySpace(TaskSpace):
+    """The TaskSpace of an array operation (a core space of the array's tasks). Its Task
+    objects are made the first time they are used: most callers only wait for the space or
+    pass it on as a dependency, and an exchange every step should not build Python objects
+    that nothing reads."""
+
+    def __init__(self, scope: Any, name: str, core: Any):
+        super().__init__(name)
+        del self._tasks  # made by __getattr__ on first use
+        self._core = core
+        self._core_scope = scope
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr != "_tasks":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+        tasks: dict[tuple[Any, ...], Task] = {}
+        for key, handle in _core.crosspy.space_elements(self._core):
+            t = Task(self, tuple(key))
+            t._h = handle
+            t._scope = self._core_scope
+            tasks[tuple(key)] = t
+        self._tasks = tasks
+        return tasks
+
+    def wait(self) -> None:
+        if "_tasks" not in self.__dict__ and current_scope() is self._core_scope:
+            self._core_scope.rt.wait_space(self._core)  # no Task objects needed
+            return
+        super().wait()
+
+    @property
+    def view(self) -> TaskSpace:
+        v = TaskSpace(self._name, create=False, shape=self.shape, start=self.start)
+        v._tasks = self._tasks
+        return v
+
+
+def _wrap_space(scope: Any, name: str, core: Any) -> TaskSpace:
     """A parla.TaskSpace over the tasks of a core space the array returned."""
-    space_core, elements = core
-    T = TaskSpace(name)
-    T._core = space_core
-    T._core_scope = scope
-    for key, handle in elements:
-        t = Task(T, tuple(key))
-        t._h = handle
-        t._scope = scope
-        T._tasks[tuple(key)] = t
-    return T
+    return _ArraySpace(scope, name, core)
 
 
 class DistArray:

@@ -126,6 +126,14 @@ class Comm {
   /// The runtime this Comm spawns into is gone (Python: its `with Parla()` ended first).
   void detach_runtime() noexcept;
 
+  /// Makes one pass of the progress engine on the calling thread — posts the operations
+  /// released so far and tests the outstanding ones — unless another thread is making one;
+  /// true when anything moved. A thread that waits does this by itself. Call it from a thread
+  /// that has released communication tasks and computes before it waits, so their messages
+  /// go out first (a halo exchange does, before it copies the faces within the rank). Does
+  /// nothing on a worker thread (workers never call MPI) or once the Comm is closed.
+  bool progress();
+
   [[nodiscard]] ProgressStats progress_stats() const noexcept;
 
   /// Whether this Comm hands CUDA device memory to MPI directly: cuda_aware_mpi() holds, the
