@@ -2,6 +2,7 @@
 #include <parla/task_key.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <functional>
 
 namespace parla {
@@ -14,13 +15,22 @@ TaskKey::TaskKey(std::initializer_list<std::int64_t> ints) : m_rank(ints.size())
   std::copy(ints.begin(), ints.end(), m_ints.begin());
 }
 
+void TaskKey::append_to(std::string& out) const {
+  if (m_is_string) {
+    out += m_string;
+    return;
+  }
+  char num[24];
+  for (std::size_t d = 0; d < m_rank; ++d) {
+    if (d != 0) out.push_back(',');
+    out.append(num, std::to_chars(num, num + sizeof num, m_ints[d]).ptr);
+  }
+}
+
 std::string TaskKey::to_string() const {
   if (m_is_string) return m_string;
   std::string s;
-  for (std::size_t d = 0; d < m_rank; ++d) {
-    if (d != 0) s += ',';
-    s += std::to_string(m_ints[d]);
-  }
+  append_to(s);
   return s;
 }
 

@@ -90,8 +90,14 @@ std::size_t TaskSpaceState::size() {
 }
 
 std::string TaskSpaceState::element_name(const TaskKey& key) const {
-  if (key.is_string()) return m_name + "[\"" + key.string() + "\"]";
-  return m_name + "[" + key.to_string() + "]";
+  // One allocation: every keyed spawn names its element.
+  std::string s;
+  s.reserve(m_name.size() + 4 + (key.is_string() ? key.string().size() : 21 * key.rank()));
+  s += m_name;
+  s += key.is_string() ? "[\"" : "[";
+  key.append_to(s);
+  s += key.is_string() ? "\"]" : "]";
+  return s;
 }
 
 }  // namespace detail

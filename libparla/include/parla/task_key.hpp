@@ -33,6 +33,8 @@ class TaskKey {
   [[nodiscard]] std::int64_t operator[](std::size_t d) const noexcept { return m_ints[d]; }
   [[nodiscard]] const std::string& string() const noexcept { return m_string; }
   [[nodiscard]] std::string to_string() const;
+  /// Appends to_string() to `out` (no temporary string).
+  void append_to(std::string& out) const;
   [[nodiscard]] std::size_t hash() const noexcept;
 
   friend bool operator==(const TaskKey& a, const TaskKey& b) noexcept;

@@ -260,8 +260,12 @@ class _ArraySpace(TaskSpace):
     that nothing reads."""
 
     def __init__(self, scope: Any, name: str, core: Any):
-        super().__init__(name)
-        del self._tasks  # made by __getattr__ on first use
+        # TaskSpace.__init__'s fields, set directly (one of these per exchange, every step),
+        # all but _tasks: __getattr__ makes it on first use.
+        self._name = name
+        self._create = True
+        self.shape = None
+        self.start = None
         self._core = core
         self._core_scope = scope
 
@@ -311,6 +315,7 @@ class DistArray:
         self._dtype = np.dtype(core.dtype)
         self._shape = tuple(int(n) for n in core.shape)
         self._ghosts = tuple(int(g) for g in core.ghosts)
+        self._halo_name = f"{core.name}.halo"
         _live_arrays.add(self)
 
     # -- description -----------------------------------------------------------------------
@@ -426,7 +431,7 @@ class DistArray:
         """Spawn one halo exchange (pack -> copy or send/receive -> unpack tasks, from the
         plan built with the array) and return its TaskSpace. The array's own operations that
         read ghost cells already depend on it; interior updates do not."""
-        return _wrap_space(self._scope, f"{self.name}.halo", self._core.exchange_halos())
+        return _ArraySpace(self._scope, self._halo_name, self._core.exchange_halos())
 
     def map(
         self,
