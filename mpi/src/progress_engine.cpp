@@ -216,14 +216,16 @@ bool ProgressEngine::pass() {
 }
 
 bool ProgressEngine::take_submissions() {
-  std::vector<Operation> batch;
   {
+    // The two vectors trade buffers: submitting and taking allocate nothing once warm.
     std::lock_guard<std::mutex> lock(m_mutex);
-    batch.swap(m_incoming);
+    m_batch.swap(m_incoming);
     m_has_incoming.store(false, std::memory_order_relaxed);
   }
-  for (Operation& op : batch) post(std::move(op));
-  return !batch.empty();
+  for (Operation& op : m_batch) post(std::move(op));
+  const bool any = !m_batch.empty();
+  m_batch.clear();
+  return any;
 }
 
 void ProgressEngine::post(Operation&& op) {

@@ -193,6 +193,7 @@ class ProgressEngine final : public WaitDriver {
   std::chrono::steady_clock::time_point m_last_progress{};
   std::vector<MPI_Request> m_requests;  // parallel to m_active
   std::vector<Operation> m_active;
+  std::vector<Operation> m_batch;    // take_submissions()'s buffer (traded with m_incoming)
   std::vector<Operation> m_unready;  // waiting for their `ready` event
   std::vector<Operation> m_unready_scratch;  // post_ready_events()'s other buffer
   std::map<std::uint64_t, Operation> m_waiting_collectives;
