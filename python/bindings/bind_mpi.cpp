@@ -278,8 +278,13 @@ void bind_mpi(py::module_& parent) {
             d["polls"] = s.polls;
             d["sleeps"] = s.sleeps;
             d["wakeups"] = s.wakeups;
+            d["driven"] = s.driven;
             return d;
           })
+      .def(
+          "progress", [](PyComm& self) { return self.comm().progress(); },
+          py::call_guard<py::gil_scoped_release>(),
+          "One pass of the progress engine on this thread (posts what it released); true if anything moved")
       .def("close", &PyComm::close, py::arg("runtime_alive") = true,
            "Wait for this communicator's tasks (if the runtime is alive) and stop its progress thread");
 }

@@ -105,6 +105,14 @@ class Comm:
     def progress_stats(self) -> dict[str, int]:
         return self._c.progress_stats()  # type: ignore[no-any-return]
 
+    def progress(self) -> bool:
+        """Make one pass of the progress engine on this thread: post the communication this
+        thread released and test what is outstanding (a wait does this by itself). Call it
+        after spawning sends and receives when this thread computes before it waits, so the
+        messages go out first. True if anything moved; False on a worker thread, while
+        another thread makes a pass, or once the communicator is closed."""
+        return self._c.progress()  # type: ignore[no-any-return]
+
     # -- communication tasks ---------------------------------------------------------------
     def send(
         self, data: Any, dest: int, tag: int = 0, *, taskid: Any = None, dependencies: Any = ()

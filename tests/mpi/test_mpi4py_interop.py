@@ -125,6 +125,30 @@ def test_progress_thread_sleeps_when_idle() -> None:
     assert after["wakeups"] - before["wakeups"] <= 8
 
 
+def test_progress_posts_from_the_calling_thread() -> None:
+    # The main thread spawns a send and a receive and calls comm.progress() instead of waiting
+    # (as while it computes): its passes post and complete them. Several rounds: the engine
+    # thread may win a pass now and then, never all of them.
+    import time
+
+    moved = 0
+    with Parla(n_workers=1), mpi.Comm() as comm:
+        for r in range(5):
+            comm.barrier().wait()
+            out = np.full(16, RANK * 100.0 + r)
+            got = np.zeros(16)
+            s = comm.send(out, dest=NEXT, tag=3)
+            g = comm.recv(got, source=PREV, tag=3)
+            deadline = time.monotonic() + 20
+            while not (s.done and g.done) and time.monotonic() < deadline:
+                moved += bool(comm.progress())
+            assert s.done and g.done
+            assert np.all(got == PREV * 100.0 + r)
+        assert comm.progress_stats()["driven"] >= moved > 0
+    with pytest.raises(RuntimeError, match="was closed"):
+        comm.progress()
+
+
 def test_errors_name_what_to_fix() -> None:
     with Parla(n_workers=1), mpi.Comm() as comm:
         with pytest.raises(ValueError, match="does not exist"):
