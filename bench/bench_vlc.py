@@ -17,7 +17,7 @@ metrics.seconds = {"contexts": ..., "default": ...} for the first measured BLAS 
 defaults oversubscribe (else NumPy's), and metrics.blas holding every BLAS measured.
 
     .venv/bin/python bench/bench_vlc.py [--size 1024] [--products 8] [--repeat 5]
-                                        [--blas numpy,openblas-openmp]
+                                        [--settle 0.3] [--blas numpy,openblas-openmp]
 """
 
 from __future__ import annotations
@@ -119,7 +119,13 @@ def measure(
     run(mats, 1, 0.0, product)
     contexts, default = [], []
     for _ in range(args.repeat):  # interleaved, so drifts in the machine hit both alike
+        # Each round starts from an idle BLAS: a pthreads OpenBLAS's pool threads spin
+        # (sched_yield) for ~2^28 cycles after their last job before they sleep, and would
+        # take cores from the next round's tasks — a carry-over from the round before, not a
+        # cost of the round measured (docs/python.md, "Library contexts").
+        time.sleep(args.settle)
         contexts.append(run(mats, args.products, vcus, product))
+        time.sleep(args.settle)
         default.append(run(mats, args.products, 0.0, product))
     x, y = statistics.median(contexts), statistics.median(default)
     oversubscribed = threads is not None and threads * args.tasks > cores and name != "numpy"
@@ -148,6 +154,12 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=8, help="matrix products per task")
     parser.add_argument("--tasks", type=int, default=2, help="concurrent tasks")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.3,
+        help="seconds idle before each timed round (BLAS pool threads go to sleep)",
+    )
     parser.add_argument(
         "--blas",
         default="numpy,openblas-openmp",
@@ -199,6 +211,7 @@ def main() -> None:
             "tasks": args.tasks,
             "vcus": 1.0 / args.tasks,
             "repeat": args.repeat,
+            "settle": args.settle,
             "cores": cores,
             "blas": libraries,
         },
