@@ -74,7 +74,11 @@ void* allocate_host_instance(Runtime& rt, std::size_t bytes) {
   bool whole_pages = false;
   for (int d = 1; d <= rt.impl().num_gpus(); ++d) whole_pages = whole_pages || rt.impl().slot(d).backend->pins_host();
   if (!whole_pages) {
-    void* p = std::calloc(n, 1);  // large: fresh pages from mmap, zeroed by the kernel on touch
+    // Large blocks are fresh mmap'd pages, zeroed by the kernel on first touch, as long as
+    // glibc's mmap threshold (which grows up to 32 MiB as mmap'd chunks are freed) is below
+    // their size; a block served from recycled heap memory was zeroed (touched) by calloc
+    // already, and the advice then only lets khugepaged collapse it later.
+    void* p = std::calloc(n, 1);
     advise_huge_pages(p, n);
     return p;
   }

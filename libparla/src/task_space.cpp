@@ -199,6 +199,12 @@ std::vector<TaskRef> TaskSpace::elements() const {
   return out;
 }
 
+std::vector<std::pair<TaskRef, Task>> TaskSpace::tasks() const {
+  std::vector<std::pair<TaskRef, Task>> out;
+  for (auto& [key, rec] : m_state->snapshot()) out.emplace_back(TaskRef(m_state, key), Task(std::move(rec)));
+  return out;
+}
+
 std::size_t TaskSpace::size() const { return m_state->size(); }
 
 }  // namespace parla

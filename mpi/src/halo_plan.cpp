@@ -347,7 +347,7 @@ TaskSpace DistArrayState::exchange() {
           Idx3 ext{};
           for (std::size_t k = 0; k <= group->size(); ++k) {
             const HaloRecv* h = k < group->size() ? &(*recvs)[static_cast<std::size_t>((*group)[k])] : nullptr;
-            if (count > 0 && (h == nullptr || extents(h->recv_box) != ext)) {
+            if (count > 0 && (h == nullptr || extents(h->recv_box) != ext || count == pairs.size())) {
               copy_boxes(ctx, std::span<const CopyPair>(pairs.data(), count), ext, esz);
               count = 0;
             }

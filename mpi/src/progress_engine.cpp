@@ -222,7 +222,19 @@ bool ProgressEngine::take_submissions() {
     m_batch.swap(m_incoming);
     m_has_incoming.store(false, std::memory_order_relaxed);
   }
-  for (Operation& op : m_batch) post(std::move(op));
+  std::size_t i = 0;
+  try {
+    for (; i < m_batch.size(); ++i) post(std::move(m_batch[i]));
+  } catch (...) {
+    // post() threw (out of memory): the operations after it fail instead of staying in the
+    // buffer, whose next swap would hand them back to be posted a second time.
+    for (std::size_t j = i + 1; j < m_batch.size(); ++j) {
+      fail_op(m_batch[j], std::current_exception());
+      m_outstanding.fetch_sub(1, std::memory_order_release);
+    }
+    m_batch.clear();
+    throw;
+  }
   const bool any = !m_batch.empty();
   m_batch.clear();
   return any;

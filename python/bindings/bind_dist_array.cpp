@@ -99,11 +99,11 @@ py::array owning_array(std::vector<std::byte>&& bytes) {
 /// wraps the space in a parla.TaskSpace and asks for its elements only when they are used.
 py::list elements_of(const TaskSpace& space) {
   py::list elements;
-  for (const TaskRef& ref : space.elements()) {
+  for (auto& [ref, task] : space.tasks()) {  // creates nothing: works after the runtime ended
     const TaskKey& key = ref.key();
     py::tuple k(key.rank());
     for (std::size_t i = 0; i < key.rank(); ++i) k[i] = py::int_(key[i]);
-    elements.append(py::make_tuple(k, TaskHandle{ref, ref.task()}));
+    elements.append(py::make_tuple(k, TaskHandle{ref, task}));
   }
   return elements;
 }

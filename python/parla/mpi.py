@@ -110,7 +110,8 @@ class Comm:
         thread released and test what is outstanding (a wait does this by itself). Call it
         after spawning sends and receives when this thread computes before it waits, so the
         messages go out first. True if anything moved; False on a worker thread, while
-        another thread makes a pass, or once the communicator is closed."""
+        another thread makes a pass, or once the ``with Parla():`` block has ended; raises
+        RuntimeError once the communicator is closed."""
         return self._c.progress()  # type: ignore[no-any-return]
 
     # -- communication tasks ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Data blocks on simulated GPUs: coherence transitions, random programs against a
 // sequential reference, sub-ranges, eviction, locality, runahead, copy/compute overlap.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 
 #include <atomic>
 #include <chrono>
@@ -366,8 +367,9 @@ TEST(DataBlocks, LargeHostBlocksAskForTransparentHugePages) {
   std::string line;
   std::getline(mode, line);
   if (line.empty() || line.find("[never]") != std::string::npos) GTEST_SKIP() << "THP off: '" << line << "'";
+  if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1) GTEST_SKIP() << "THP disabled for this process (PR_SET_THP_DISABLE)";
   Runtime rt({.num_workers = 1, .sim_gpus = 0});
-  DataBlock big(rt, std::size_t{32} << 20, "big");
+  DataBlock big(rt, std::size_t{64} << 20, "big");
   // The advice covers the block's 2 MiB-aligned part: the mapping holding its first huge-page
   // boundary, and its THPeligible flag.
   constexpr std::uintptr_t k_huge = std::uintptr_t{2} << 20;
@@ -387,7 +389,7 @@ TEST(DataBlocks, LargeHostBlocksAskForTransparentHugePages) {
       break;
     }
   }
-  EXPECT_EQ(eligible, 1) << "the 32 MiB block at 0x" << std::hex << at << " is not eligible for huge pages (THP: " << line << ")";
+  EXPECT_EQ(eligible, 1) << "the 64 MiB block at 0x" << std::hex << at << " is not eligible for huge pages (THP: " << line << ")";
 }
 
 }  // namespace

@@ -268,6 +268,19 @@ def test_an_exchange_space_waited_for_directly_still_lists_its_tasks() -> None:
         x.close()
 
 
+def test_an_exchange_space_still_lists_its_tasks_after_the_runtime_ended() -> None:
+    # Nothing looked into the space inside the block: its Task objects are made afterwards,
+    # from the records the space holds (the runtime that could create elements is gone).
+    with Parla(n_workers=1):
+        x = xp.zeros((8,), ghosts=1, boundary="periodic")
+        halo = x.exchange_halos()
+        halo.wait()
+        x.close()
+    assert len(halo) == 1  # one partition: its two sides are one copy task
+    assert all(t.done for t in halo)
+    assert "halo" in repr(halo)
+
+
 def test_a_failing_map_body_raises_its_exception() -> None:
     def boom(t: xp.Tile) -> None:
         raise ZeroDivisionError("boom in a map body")

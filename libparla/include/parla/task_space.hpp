@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <parla/fwd.hpp>
@@ -87,6 +88,9 @@ class TaskSpace {
   [[nodiscard]] const std::string& name() const noexcept;
   /// Every element (spawned or placeholder), ordered by key.
   [[nodiscard]] std::vector<TaskRef> elements() const;
+  /// Every element with its task, ordered by key. Unlike `elements()[i].task()` this creates
+  /// nothing, so it also works once the runtime has ended.
+  [[nodiscard]] std::vector<std::pair<TaskRef, Task>> tasks() const;
   [[nodiscard]] std::size_t size() const;
   [[nodiscard]] const std::shared_ptr<detail::TaskSpaceState>& state() const noexcept { return m_state; }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Sequence
@@ -261,7 +262,7 @@ class _ArraySpace(TaskSpace):
 
     def __init__(self, scope: Any, name: str, core: Any):
         # TaskSpace.__init__'s fields, set directly (one of these per exchange, every step),
-        # all but _tasks: __getattr__ makes it on first use.
+        # all but _tasks, made on first use (the cached property below).
         self._name = name
         self._create = True
         self.shape = None
@@ -269,17 +270,16 @@ class _ArraySpace(TaskSpace):
         self._core = core
         self._core_scope = scope
 
-    def __getattr__(self, attr: str) -> Any:
-        if attr != "_tasks":
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+    @functools.cached_property
+    def _tasks(self) -> dict[tuple[Any, ...], Task]:
         tasks: dict[tuple[Any, ...], Task] = {}
         for key, handle in _core.crosspy.space_elements(self._core):
             t = Task(self, tuple(key))
             t._h = handle
             t._scope = self._core_scope
             tasks[tuple(key)] = t
-        self._tasks = tasks
-        return tasks
+        # Two threads looking first at once: both get the dict stored first.
+        return self.__dict__.setdefault("_tasks", tasks)  # type: ignore[no-any-return]
 
     def wait(self) -> None:
         if "_tasks" not in self.__dict__ and current_scope() is self._core_scope:
