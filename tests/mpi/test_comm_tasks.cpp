@@ -402,16 +402,21 @@ TEST(ProgressEngine, SleepsWhenNothingIsOutstanding) {
   EXPECT_EQ(comm.progress_stats().posted, comm.progress_stats().completed);
 }
 
+/// A runtime with one worker, its Comm, and this rank's neighbours on the ring of ranks.
+struct Ring {
+  Runtime rt{parla::RuntimeConfig{.num_workers = 1, .sim_gpus = 0}};
+  Comm comm{rt};
+  int me = comm.rank();
+  int next = (me + 1) % comm.size();
+  int prev = (me + comm.size() - 1) % comm.size();
+};
+
 TEST(ProgressEngine, AWaitingThreadCompletesLockstepExchangesItself) {
   // A stencil loop's exchange: spawn receive and send, wait for both, repeat. The waiting
   // (main) thread makes the engine's passes itself, so the exchange needs no hand-off to the
   // engine thread; eager (64 B) and rendezvous (256 KiB) sizes, every byte checked.
-  Runtime rt({.num_workers = 1, .sim_gpus = 0});
-  Comm comm(rt);
-  const int n = comm.size();
-  const int me = comm.rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  Ring ring;
+  auto& [rt, comm, me, next, prev] = ring;
   for (const std::size_t bytes : {std::size_t{64}, std::size_t{256} << 10}) {
     std::vector<std::uint8_t> out(bytes);
     std::vector<std::uint8_t> in(bytes);
@@ -437,12 +442,8 @@ TEST(ProgressEngine, ASendThatNoWaitFollowsIsStillPosted) {
   // (as a program busy with its own work does). Its submission does not wake a napping
   // engine — that thread usually waits and drives next — so the engine must still post it
   // on its own, both right after other traffic (napping) and after a long idle period.
-  Runtime rt({.num_workers = 1, .sim_gpus = 0});
-  Comm comm(rt);
-  const int n = comm.size();
-  const int me = comm.rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  Ring ring;
+  auto& [rt, comm, me, next, prev] = ring;
   for (const int idle_ms : {0, 50, 0}) {
     comm.barrier();
     rt.wait_all();
@@ -468,12 +469,8 @@ TEST(ProgressEngine, ProgressPostsWhatTheCallingThreadReleased) {
   // Comm::progress(): its own passes post and complete them (a napping engine is not woken by
   // its deferred submissions). Several rounds: the engine thread may win a pass now and then,
   // never all of them.
-  Runtime rt({.num_workers = 1, .sim_gpus = 0});
-  Comm comm(rt);
-  const int n = comm.size();
-  const int me = comm.rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  Ring ring;
+  auto& [rt, comm, me, next, prev] = ring;
   int moved = 0;
   for (int round = 0; round < 5; ++round) {
     comm.barrier();
