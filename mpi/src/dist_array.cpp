@@ -247,10 +247,10 @@ void copy_host_words(std::span<const CopyPair> pairs, const Idx3& ext) {
     std::int64_t ds[3];
     std::int64_t ss[3];
   };
-  // The pairs walk their cells together, cell by cell: a periodic self-exchange copies a
+  // Two boxes walk their cells together, cell by cell: a periodic self-exchange copies a
   // partition's two opposite columns, and reading one row's cells of both at once touches
   // each row's cache lines (and pages) once instead of once per column.
-  constexpr std::size_t k_batch = 8;
+  constexpr std::size_t k_batch = 2;
   for (std::size_t first = 0; first < pairs.size(); first += k_batch) {
     const std::size_t count = std::min(k_batch, pairs.size() - first);
     Walk w[k_batch];
@@ -277,42 +277,19 @@ void copy_host_words(std::span<const CopyPair> pairs, const Idx3& ext) {
       }
       continue;
     }
-    if (count == 2) {  // the common case (two opposite faces), unrolled
-      const std::int64_t a2 = w[0].ds[2], b2 = w[0].ss[2], c2 = w[1].ds[2], e2 = w[1].ss[2];
-      for (std::int64_t i0 = 0; i0 < n0; ++i0) {
-        for (std::int64_t i1 = 0; i1 < n1; ++i1) {
-          W* o0 = w[0].d + i0 * w[0].ds[0] + i1 * w[0].ds[1];
-          const W* s0 = w[0].s + i0 * w[0].ss[0] + i1 * w[0].ss[1];
-          W* o1 = w[1].d + i0 * w[1].ds[0] + i1 * w[1].ds[1];
-          const W* s1 = w[1].s + i0 * w[1].ss[0] + i1 * w[1].ss[1];
-          for (std::int64_t i2 = 0; i2 < n2; ++i2, o0 += a2, s0 += b2, o1 += c2, s1 += e2) {
-            const W x0 = *s0;
-            const W x1 = *s1;
-            *o0 = x0;
-            *o1 = x1;
-          }
-        }
-      }
-      continue;
-    }
+    // Two boxes (a partition's opposite faces, the common case), unrolled.
+    const std::int64_t a2 = w[0].ds[2], b2 = w[0].ss[2], c2 = w[1].ds[2], e2 = w[1].ss[2];
     for (std::int64_t i0 = 0; i0 < n0; ++i0) {
       for (std::int64_t i1 = 0; i1 < n1; ++i1) {
-        W* out[k_batch];
-        const W* in[k_batch];
-        std::int64_t od[k_batch];
-        std::int64_t id[k_batch];
-        for (std::size_t k = 0; k < count; ++k) {
-          out[k] = w[k].d + i0 * w[k].ds[0] + i1 * w[k].ds[1];
-          in[k] = w[k].s + i0 * w[k].ss[0] + i1 * w[k].ss[1];
-          od[k] = w[k].ds[2];
-          id[k] = w[k].ss[2];
-        }
-        for (std::int64_t i2 = 0; i2 < n2; ++i2) {
-          for (std::size_t k = 0; k < count; ++k) {
-            *out[k] = *in[k];
-            out[k] += od[k];
-            in[k] += id[k];
-          }
+        W* o0 = w[0].d + i0 * w[0].ds[0] + i1 * w[0].ds[1];
+        const W* s0 = w[0].s + i0 * w[0].ss[0] + i1 * w[0].ss[1];
+        W* o1 = w[1].d + i0 * w[1].ds[0] + i1 * w[1].ds[1];
+        const W* s1 = w[1].s + i0 * w[1].ss[0] + i1 * w[1].ss[1];
+        for (std::int64_t i2 = 0; i2 < n2; ++i2, o0 += a2, s0 += b2, o1 += c2, s1 += e2) {
+          const W x0 = *s0;
+          const W x1 = *s1;
+          *o0 = x0;
+          *o1 = x1;
         }
       }
     }

@@ -120,9 +120,9 @@ struct CopyPair {
   StridedPtr dst;
   StridedPtr src;
 };
-/// copy_box for several boxes of one extent `ext` in one pass: on the host the boxes are
-/// walked together, cell by cell (rows memcpy'd where dense), so boxes that share cache lines
-/// and pages (a partition's opposite columns) touch each of them once.
+/// copy_box for several boxes of one extent `ext`: on the host they are walked two at a time,
+/// cell by cell (rows memcpy'd where dense), so two boxes that share cache lines and pages (a
+/// partition's opposite columns) touch each of them once.
 void copy_boxes(TaskContext& ctx, std::span<const CopyPair> pairs, const Idx3& ext, std::size_t elem);
 /// The host loop of copy_box (rows memcpy'd where both sides are dense along them).
 void copy_host(StridedPtr dst, StridedPtr src, const Idx3& ext, std::size_t elem);
