@@ -166,6 +166,10 @@ def main() -> None:
         help="comma-separated: numpy, openblas-openmp (skipped with a message when not installed)",
     )
     args = parser.parse_args()
+    if args.settle < 0:
+        parser.error(
+            f"--settle is seconds of idle time before each round: give 0 or more, not {args.settle}"
+        )
     wanted = [b.strip() for b in args.blas.split(",") if b.strip()]
     for b in wanted:
         if b not in ("numpy", "openblas-openmp"):

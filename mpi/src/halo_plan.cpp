@@ -415,7 +415,7 @@ TaskSpace DistArrayState::exchange() {
   // The messages released on this thread are only queued for the engine (this thread usually
   // waits next and posts them then): post them now, so the peers can pull them while this
   // thread copies the faces within the rank.
-  if (!plan->m_sends.empty() && !rt->on_worker_thread()) comm->progress();
+  if (!plan->m_sends.empty()) comm->progress();  // does nothing on a worker thread
   spawn_recvs(false);
   uses.commit();
   ++plan->m_executions;

@@ -294,11 +294,6 @@ class _ArraySpace(TaskSpace):
         return v
 
 
-def _wrap_space(scope: Any, name: str, core: Any) -> TaskSpace:
-    """A parla.TaskSpace over the tasks of a core space the array returned."""
-    return _ArraySpace(scope, name, core)
-
-
 class DistArray:
     """A distributed array: a global shape (1-3 D) over a Cartesian grid of ranks, each
     rank's block split across its devices into partitions with ghost layers. Made by
@@ -504,20 +499,20 @@ class DistArray:
         core = self._core.for_each(
             [a._core for a in arrays], modes, ghosts, region, callback, f"{self.name}.{label}"
         )
-        return _wrap_space(scope, f"{self.name}.{label}", core)
+        return _ArraySpace(scope, f"{self.name}.{label}", core)
 
     for_each = map
 
     def fill(self, value: Any) -> TaskSpace:
         """Set every owned cell to `value` (tasks; ghost cells are untouched)."""
-        return _wrap_space(self._scope, f"{self.name}.fill", self._core.fill(float(value)))
+        return _ArraySpace(self._scope, f"{self.name}.fill", self._core.fill(float(value)))
 
     def assign(self, other: DistArray) -> TaskSpace:
         """Copy `other`'s owned cells into this array's (tasks; same shape and dtype)."""
         self._check_conformable(other, "assign")
         if other.dtype != self.dtype:
             raise TypeError(f"assign: dtypes differ ({self.dtype} and {other.dtype})")
-        return _wrap_space(self._scope, f"{self.name}.copy", self._core.copy_from(other._core))
+        return _ArraySpace(self._scope, f"{self.name}.copy", self._core.copy_from(other._core))
 
     def copy(self) -> DistArray:
         """A new array like this one with the same owned cells."""
