@@ -387,7 +387,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   PredBuffer pred_buffer;
   std::vector<Ref<TaskRecord>>& preds = pred_buffer.v;
   preds.reserve(o.dependencies.size());
-  for (const Dep& d : o.dependencies) collect_predecessors(d, preds);
+  for (Dep& d : o.dependencies) collect_predecessors(d, preds);
   for (const auto& p : preds) {
     if (p.get() == record.get()) {
       throw Error("task '" + display + "' depends on itself; remove it from its dependencies");
@@ -438,16 +438,19 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     t->m_heap_edges = std::make_unique<Edge[]>(n);
     edges = t->m_heap_edges.get();
   }
+  // Every edge is counted before the first is pushed (a predecessor may finish and count down
+  // as soon as its edge is in its list); those found finished are taken off with the guard.
+  // relaxed: the guard keeps m_pending >= 1; the decrements are acq_rel.
+  if (n != 0) t->m_pending.fetch_add(static_cast<std::int32_t>(n), std::memory_order_relaxed);
+  std::int32_t finished_preds = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     Edge* e = &edges[i];
     e->succ = t;
     TaskRecord* pred = preds[i].get();
     e->pred = std::move(preds[i]);
-    // relaxed: the guard keeps m_pending >= 1; the decrements are acq_rel.
-    t->m_pending.fetch_add(1, std::memory_order_relaxed);
     if (!push_successor(pred, e)) {
       // The predecessor already finished (its list is closed).
-      t->m_pending.fetch_sub(1, std::memory_order_relaxed);
+      ++finished_preds;
       if (pred->m_state.load(std::memory_order_acquire) != TaskState::completed) {
         Failure* expected = nullptr;
         t->m_cancel_cause.compare_exchange_strong(expected, pred->m_failure.get(),
@@ -466,8 +469,8 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   // tasks it sees pending or later.
   t->m_state.store(TaskState::pending, std::memory_order_seq_cst);
 
-  // 4. Release the guard.
-  if (t->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  // 4. Release the guard and the counts of the predecessors that had finished.
+  if (t->m_pending.fetch_sub(1 + finished_preds, std::memory_order_acq_rel) == 1 + finished_preds) {
     ExecContext ex;
     ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
     std::vector<TaskRecord*> inline_ready;
@@ -491,11 +494,13 @@ bool RuntimeImpl::push_successor(TaskRecord* pred, Edge* edge) noexcept {
   return true;
 }
 
-void RuntimeImpl::collect_predecessors(const Dep& dep, std::vector<Ref<TaskRecord>>& out) const {
-  const auto& v = dep.value();
-  if (const Task* task = std::get_if<Task>(&v)) {
+void RuntimeImpl::collect_predecessors(Dep& dep, std::vector<Ref<TaskRecord>>& out) const {
+  auto& v = dep.value();
+  if (Task* task = std::get_if<Task>(&v)) {
     if (!task->valid()) throw Error("a dependency is an empty Task handle; pass a spawned task");
-    out.push_back(Ref<TaskRecord>::share(task->record()));
+    // The options are ours (spawn takes them by value): the handle's reference becomes the
+    // edge's.
+    out.push_back(task->take_record());
   } else if (const TaskRef* ref = std::get_if<TaskRef>(&v)) {
     if (!ref->valid()) throw Error("a dependency is an empty TaskRef; index a TaskSpace (T[i])");
     out.push_back(ref->space()->get_or_create(ref->key()));

@@ -173,7 +173,7 @@ class RuntimeImpl {
   // spawn
   const ResolvedPlacement* resolve_placement(const SpawnOptions& o, const std::string& name,
                                              std::unique_ptr<ResolvedPlacement>& storage) const;
-  void collect_predecessors(const Dep& dep, std::vector<Ref<TaskRecord>>& out) const;
+  void collect_predecessors(Dep& dep, std::vector<Ref<TaskRecord>>& out) const;
   static bool push_successor(TaskRecord* pred, Edge* edge) noexcept;
 
   // readiness, mapping, resources

@@ -21,6 +21,7 @@ class Dep {
   [[nodiscard]] const std::variant<std::monostate, Task, TaskRef, TaskSlice>& value() const noexcept {
     return m_value;
   }
+  [[nodiscard]] std::variant<std::monostate, Task, TaskRef, TaskSlice>& value() noexcept { return m_value; }
 
  private:
   std::variant<std::monostate, Task, TaskRef, TaskSlice> m_value;

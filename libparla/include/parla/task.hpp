@@ -38,6 +38,9 @@ class Task {
   void rethrow_if_failed() const;
 
   [[nodiscard]] detail::TaskRecord* record() const noexcept { return m_record.get(); }
+  /// Hands this handle's reference over (the runtime takes it from a dependency it was given
+  /// by value, saving a count up and down); the handle is empty afterwards.
+  [[nodiscard]] detail::Ref<detail::TaskRecord> take_record() noexcept { return std::move(m_record); }
   friend bool operator==(const Task& a, const Task& b) noexcept { return a.m_record == b.m_record; }
 
  private:

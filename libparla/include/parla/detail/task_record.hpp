@@ -47,7 +47,9 @@ struct Failure : std::enable_shared_from_this<Failure> {
   std::chrono::steady_clock::time_point when = std::chrono::steady_clock::now();
 };
 
-class TaskRecord final {  // final: the record pool's blocks are sizeof(TaskRecord)
+// final: the record pool's blocks are sizeof(TaskRecord). Aligned to a cache line: the fields
+// are ordered by the line they share with what the same code path touches.
+class alignas(64) TaskRecord final {
  public:
   // Flags in m_flags.
   static constexpr std::uint8_t k_spawned = 1;     // spawn() bound a body to this record
@@ -107,6 +109,21 @@ class TaskRecord final {  // final: the record pool's blocks are sizeof(TaskReco
   /// runtime's failure list, which outlives every task of the runtime.
   std::atomic<Failure*> m_cancel_cause{nullptr};
 
+  // What readiness and enqueueing read, in the first cache line with the counts above: a
+  // task is made ready by whichever thread finishes its last predecessor, usually not the one
+  // that spawned it, and every line it touches there is a miss.
+  const ResolvedPlacement* m_placement = nullptr;
+  std::uint64_t m_device_mask = 0;  // devices held while running
+  int m_primary_device = 0;         // device whose worker runs the body
+  int m_priority = 0;
+  bool m_run_inline = false;        // SpawnOptions::run_inline (and a cpu task without resources)
+  // What running and finishing it read, next to its body.
+  std::uint32_t m_num_edges = 0;
+  /// Data accesses, streams and pins: null for plain cpu tasks (the hot path).
+  std::unique_ptr<TaskData> m_data;
+  std::int64_t m_vcus_units = 0;    // reserved on each device of m_device_mask
+  std::size_t m_memory = 0;
+
   TaskFunction m_body;
   ResultBox m_result;
   std::string m_name;
@@ -114,22 +131,11 @@ class TaskRecord final {  // final: the record pool's blocks are sizeof(TaskReco
   std::exception_ptr m_error;  // body's exception (guarded by k_has_error)
   std::shared_ptr<Failure> m_failure;
 
-  const ResolvedPlacement* m_placement = nullptr;
   std::unique_ptr<ResolvedPlacement> m_own_placement;
-  std::uint64_t m_device_mask = 0;  // devices held while running
-  int m_primary_device = 0;         // device whose worker runs the body
-  std::int64_t m_vcus_units = 0;    // reserved on each device of m_device_mask
-  std::size_t m_memory = 0;
-  int m_priority = 0;
-  bool m_run_inline = false;        // SpawnOptions::run_inline (and a cpu task without resources)
 
   /// Up to four predecessors (a 1-D stencil's three, a 2-D star's four) need no allocation.
   Edge m_inline_edges[4];
   std::unique_ptr<Edge[]> m_heap_edges;
-  std::uint32_t m_num_edges = 0;
-
-  /// Data accesses, streams and pins: null for plain cpu tasks (the hot path).
-  std::unique_ptr<TaskData> m_data;
 
   // Tracing (only when the runtime traces).
   std::uint64_t m_trace_id = 0;
