@@ -1,6 +1,8 @@
 // Dependencies (tasks, elements, slices), nested tasks and deferred completion.
 #include <atomic>
 #include <thread>
+#include <variant>
+#include <vector>
 
 #include "test_common.hpp"
 
@@ -70,6 +72,24 @@ TEST_P(DependencyTest, AnonymousTaskHandlesAsDependencies) {
   parla::Task d = rt.spawn({.dependencies = {c}}, [] { return 1; });
   rt.wait(d);
   EXPECT_EQ(d.get<int>(), 1);
+}
+
+TEST_P(DependencyTest, ADependencyListCanBeGivenToSeveralSpawns) {
+  // A spawn takes the references of the handles in its own copy of the options: the caller's
+  // list and handles must still name the task afterwards.
+  parla::Runtime rt(config());
+  std::atomic<int> order{0};
+  parla::Task a = rt.spawn({}, [&] { return order.fetch_add(1); });
+  const std::vector<parla::Dep> deps{a};
+  parla::Task b = rt.spawn({.dependencies = deps}, [&] { return order.fetch_add(1); });
+  parla::Task c = rt.spawn({.dependencies = deps}, [&] { return order.fetch_add(1); });
+  ASSERT_TRUE(std::holds_alternative<parla::Task>(deps[0].value()));
+  EXPECT_EQ(std::get<parla::Task>(deps[0].value()), a);
+  rt.wait(b);
+  rt.wait(c);
+  EXPECT_EQ(a.get<int>(), 0);
+  EXPECT_GT(b.get<int>(), 0);
+  EXPECT_GT(c.get<int>(), 0);
 }
 
 long fib(parla::Runtime& rt, int n) {
