@@ -21,6 +21,7 @@ class Dep {
   [[nodiscard]] const std::variant<std::monostate, Task, TaskRef, TaskSlice>& value() const noexcept {
     return m_value;
   }
+  /// Mutable: a spawn takes the handle's reference out of its own copy of the options.
   [[nodiscard]] std::variant<std::monostate, Task, TaskRef, TaskSlice>& value() noexcept { return m_value; }
 
  private:
