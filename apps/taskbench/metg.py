@@ -74,8 +74,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--configs",
-        default="mpi,parla-1xN,parla-Nx1,parla-1xN-keys",
-        help="comma list of: mpi (N ranks), parla-1xN (1 rank x N workers), "
+        default="mpi,parla-1xN,parla-1xN-1,parla-Nx1,parla-1xN-keys",
+        help="comma list of: mpi (N ranks), parla-1xN (1 rank x N workers), parla-1xN-1 "
+        "(1 rank x N-1 workers, the main thread helping on the last core), "
         "parla-Nx1 (N ranks x 1 worker); '-keys' variants use TaskSpace keys "
         "(default: handles)",
     )
@@ -110,6 +111,17 @@ def main() -> int:
                 str(build / "parla_taskbench"),
                 "--workers",
                 str(cores),
+                *deps,
+                *common,
+            ]
+        elif base == "parla-1xN-1":
+            # N - 1 workers: the main thread, which spawns the graph, has the last core and
+            # helps the workers once it waits.
+            configs[name] = [
+                *mpirun_prefix(1, True),
+                str(build / "parla_taskbench"),
+                "--workers",
+                str(max(1, cores - 1)),
                 *deps,
                 *common,
             ]

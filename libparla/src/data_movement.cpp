@@ -457,7 +457,7 @@ bool RuntimeImpl::launch_data(TaskRecord* t, ExecContext& /*ex*/) {
     if (be.has_streams()) d.streams[i] = &be.compute_stream();
   }
   // Runahead: predecessors on this device released us once their work was enqueued.
-  for (Edge& e : t->edges()) {
+  for (EdgeInfo& e : t->edge_info()) {
     if (e.released.load(std::memory_order_acquire) == 1 && e.event) d.waits[0].push_back(e.event);
   }
   // Copies into a streamless device (the host) this task issued: it waits for them without
@@ -596,13 +596,14 @@ void RuntimeImpl::after_device_body(TaskRecord* t, ExecContext& ex) {
       TaskRecord* s = e->succ;
       const ResolvedPlacement* p = s->m_placement;
       if (p == nullptr || p->options.size() != 1 || p->options.front().mask != here) continue;
-      e->event = d->done;
+      EdgeInfo& info = s->info_of(e);
+      info.event = d->done;
       // The edge lives inside the successor, which may now finish before we do; our
       // finalize() still walks it, so it keeps the successor alive until then.
       s->add_ref();
       std::uint8_t not_yet = 0;
       // acq_rel: publishes e->event to the successor's launch.
-      if (e->released.compare_exchange_strong(not_yet, 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      if (info.released.compare_exchange_strong(not_yet, 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         if (s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
       } else {
         s->release();

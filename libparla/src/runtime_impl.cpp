@@ -305,6 +305,7 @@ RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
   }
 #endif
   m_default_placement.options.push_back(ResolvedOption{1, 0, 0, 0});
+  m_spare_core = m_devices[0]->num_workers < static_cast<int>(m_core_set.cores().size());
 
   for (const auto& slot : m_devices) {
     for (int i = 0; i < slot->num_workers; ++i) {
@@ -434,9 +435,12 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   // ready while edges are added.
   const auto n = static_cast<std::uint32_t>(preds.size());
   Edge* edges = t->m_inline_edges;
+  EdgeInfo* infos = t->m_inline_edge_info;
   if (n > std::size(t->m_inline_edges)) {
     t->m_heap_edges = std::make_unique<Edge[]>(n);
+    t->m_heap_edge_info = std::make_unique<EdgeInfo[]>(n);
     edges = t->m_heap_edges.get();
+    infos = t->m_heap_edge_info.get();
   }
   // Every edge is counted before the first is pushed (a predecessor may finish and count down
   // as soon as its edge is in its list); those found finished are taken off with the guard.
@@ -447,7 +451,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     Edge* e = &edges[i];
     e->succ = t;
     TaskRecord* pred = preds[i].get();
-    e->pred = std::move(preds[i]);
+    infos[i].pred = std::move(preds[i]);
     if (!push_successor(pred, e)) {
       // The predecessor already finished (its list is closed).
       ++finished_preds;
@@ -811,10 +815,16 @@ void RuntimeImpl::enqueue(TaskRecord* t, ExecContext& ex) {
   if (w != nullptr && w->device == d) {
     w->deque.push(t);
     if (s.num_workers > 1) s.idle.notify_one();
+    wake_helper(d);
     return;
   }
   s.inbox.push(t);
   s.idle.notify_one();
+}
+
+void RuntimeImpl::wake_helper(int device) {
+  // relaxed: see m_sleeping_helpers. Helpers steal from the cpu workers' deques only.
+  if (device == 0 && m_sleeping_helpers.load(std::memory_order_relaxed) > 0) m_helper_idle.notify_one();
 }
 
 // ---- execution and completion ----------------------------------------------------------------
@@ -956,8 +966,8 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
     }
     std::uint8_t not_yet = 0;
     // acq_rel: an edge released early (runahead) is not released again.
-    const bool release = !ran_ahead || e->released.compare_exchange_strong(not_yet, 2, std::memory_order_acq_rel,
-                                                                           std::memory_order_relaxed);
+    const bool release = !ran_ahead || s->info_of(e).released.compare_exchange_strong(
+                                           not_yet, 2, std::memory_order_acq_rel, std::memory_order_relaxed);
     // acq_rel: the last predecessor to finish sees every predecessor's writes.
     if (release && s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
     // A successor released early may have finished already: runahead kept it (and this edge,
@@ -1013,7 +1023,7 @@ void RuntimeImpl::drain_cancelled(ExecContext& ex) {
 void RuntimeImpl::release_edges(TaskRecord* t) noexcept {
   if (t->m_num_edges == 0) return;
   auto drop = [t] {
-    for (Edge& e : t->edges()) e.pred.reset();
+    for (EdgeInfo& e : t->edge_info()) e.pred.reset();
   };
   // seq_cst: pairs with describe_blocked(): either it sees this task final (and skips its
   // edges) or we see it inspecting and drop the edges under its mutex.
@@ -1194,7 +1204,10 @@ TaskRecord* RuntimeImpl::take_inbox(Worker& w, InjectionQueue& q) {
     t = next;
   }
   DeviceSlot& dev = *m_devices[static_cast<std::size_t>(w.device)];
-  if (pushed && dev.num_workers > 1) dev.idle.notify_one();
+  if (pushed) {
+    if (dev.num_workers > 1) dev.idle.notify_one();
+    wake_helper(w.device);
+  }
   return t;
 }
 
@@ -1307,6 +1320,34 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       continue;
     }
     if (driving.step()) continue;
+    // A thread outside the workers that may help with anything spins (yielding) before it
+    // sleeps, as an idle worker does: a task graph's next ready task is usually a
+    // microsecond away, and a sleeping helper is woken for it only by a system call.
+    const bool helps_any = w == nullptr && m_spare_core && !helping_restricted(w);
+    if (helps_any) {
+      TaskRecord* found = nullptr;
+      for (int i = 1; found == nullptr && i <= k_spin_rounds; ++i) {
+        std::this_thread::yield();
+        // done() may read what every finishing task writes: not on every round.
+        if (i % 16 == 0 && done()) return;
+        found = help_find(w);
+      }
+      if (found != nullptr) {
+        run_chain(found, w);
+        continue;
+      }
+    }
+    struct Sleeping {
+      std::atomic<int>* count;
+      explicit Sleeping(std::atomic<int>* c) : count(c) {
+        if (count != nullptr) count->fetch_add(1, std::memory_order_relaxed);
+      }
+      ~Sleeping() {
+        if (count != nullptr) count->fetch_sub(1, std::memory_order_relaxed);
+      }
+      Sleeping(const Sleeping&) = delete;
+      Sleeping& operator=(const Sleeping&) = delete;
+    } sleeping(helps_any ? &m_sleeping_helpers : nullptr);
     const std::uint32_t key = ec.prepare_wait();
     if (done()) {
       ec.cancel_wait();
@@ -1476,7 +1517,7 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
       } else if (s == TaskState::pending) {
         line += " (pending): waits for ";
         bool first = true;
-        for (Edge& e : t->edges()) {
+        for (EdgeInfo& e : t->edge_info()) {
           TaskRecord* p = e.pred.get();
           if (p == nullptr) continue;
           const TaskState ps = p->m_state.load(std::memory_order_seq_cst);

@@ -184,6 +184,9 @@ class RuntimeImpl {
   void park(TaskRecord* task, int device, ExecContext& ex);
   void release_resources(TaskRecord* task, ExecContext& ex);
   void enqueue(TaskRecord* task, ExecContext& ex);
+  /// Wakes a thread waiting outside the workers (m_sleeping_helpers) for work just put on a
+  /// cpu worker's deque.
+  void wake_helper(int device);
 
   void retry_parked(int device, ExecContext& ex);
   void note_memory_use(DeviceSlot& s) noexcept;
@@ -270,6 +273,15 @@ class RuntimeImpl {
   std::atomic<std::int64_t> m_deferred_outstanding{0};
   std::atomic<std::uint64_t> m_failed{0};
   EventCount m_helper_idle;  // threads waiting outside the workers
+  /// Threads outside the workers asleep in a wait that may help with any cpu task (a
+  /// top-level wait): a task queued for the cpu workers wakes one of them. Read relaxed on
+  /// every cpu enqueue, so it has its own line; a stale read only costs help, never a wake-up
+  /// that the wait itself needs (those come from notify_waiters()).
+  alignas(64) std::atomic<int> m_sleeping_helpers{0};
+  /// The cpu workers are fewer than the rank's cores: a thread waiting outside them has a core
+  /// to help on, so it spins before sleeping and is woken for new cpu work. (With a worker on
+  /// every core it would only take a core from a worker; it sleeps at once, as before.)
+  bool m_spare_core = false;
   // What waiting threads drive (WaitDriver). Copy-on-write: a wait takes the list once.
   std::atomic<int> m_num_drivers{0};
   mutable std::mutex m_driver_mutex;

@@ -58,6 +58,11 @@ std::span<Edge> TaskRecord::edges() noexcept {
   return {first, m_num_edges};
 }
 
+std::span<EdgeInfo> TaskRecord::edge_info() noexcept {
+  EdgeInfo* first = m_heap_edge_info ? m_heap_edge_info.get() : m_inline_edge_info;
+  return {first, m_num_edges};
+}
+
 std::string TaskRecord::display_name() const {
   if (!m_name.empty()) return m_name;
   char buf[40];

@@ -1,5 +1,8 @@
 // Dependencies (tasks, elements, slices), nested tasks and deferred completion.
+#include <sched.h>
+
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -208,5 +211,50 @@ TEST_P(DependencyTest, SelfDependencyIsRejected) {
 }
 
 PARLA_INSTANTIATE_SWEEP(DependencyTest);
+
+int process_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return CPU_COUNT(&set);
+}
+
+// One worker on a rank with more cores: the thread waiting in wait_all() has a core of its
+// own, so it must take work queued after it started waiting (here: after it had gone to
+// sleep) instead of leaving it to the one worker. Two tasks that can only finish together
+// prove it: `first` spins until `second` has started, and with the worker inside `first`
+// only the waiting thread can run `second`. (Before, the waiting thread slept until
+// everything had finished, and `first` gave up after 5 s.)
+TEST(WaitingThread, HelpsWithWorkQueuedWhileItSleepsWhenTheWorkersLeaveACoreFree) {
+  if (process_cores() < 2) GTEST_SKIP() << "needs two cores (one worker and the waiting thread)";
+  // The deadlock timeout also bounds how long a waiting thread sleeps: longer than `first` spins.
+  parla::Runtime rt(parla::RuntimeConfig{.num_workers = 1, .deadlock_timeout = 30.0});
+  std::atomic<bool> second_started{false};
+  std::atomic<bool> gave_up{false};
+  std::thread::id second_ran_on;
+  rt.spawn({}, [&](parla::TaskContext& ctx) {
+    // Long enough for the waiting thread to stop spinning and sleep.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    parla::Runtime& r = ctx.runtime();
+    // The worker pops the newest task of its queue (`first`) and a thief takes the oldest.
+    r.spawn({}, [&] {
+      second_ran_on = std::this_thread::get_id();
+      second_started = true;
+    });
+    r.spawn({}, [&] {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!second_started.load()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          gave_up = true;
+          return;
+        }
+        std::this_thread::yield();
+      }
+    });
+  });
+  rt.wait_all();
+  EXPECT_FALSE(gave_up.load()) << "the waiting thread never took the second task";
+  EXPECT_EQ(second_ran_on, std::this_thread::get_id());
+}
 
 }  // namespace

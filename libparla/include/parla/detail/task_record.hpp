@@ -22,13 +22,20 @@ class TaskRecord;
 struct ResolvedPlacement;
 struct TaskData;
 
-/// A successor edge. It lives inside the successor (its `edges` array) and is pushed onto
-/// the predecessor's lock-free successor list; it holds a reference to the predecessor so a
-/// deadlock report can name what a task waits for. That reference is dropped when the
-/// successor finishes.
+/// A successor edge: what a finishing predecessor's walk reads. It lives inside the successor
+/// (its `edges` array, all four inline edges in one cache line) and is pushed onto the
+/// predecessor's lock-free successor list. The rest of the edge is its EdgeInfo, at the same
+/// index in the successor's `edge_info` array: the walk of a plain task touches one line of
+/// each successor for its edges, not one per edge.
 struct Edge {
   TaskRecord* succ = nullptr;
   Edge* next = nullptr;
+};
+
+/// The cold part of an Edge (same index, same successor).
+struct EdgeInfo {
+  /// The predecessor, kept so a deadlock report can name what a task waits for; dropped when
+  /// the successor finishes.
   Ref<TaskRecord> pred;
   /// Runahead (GPU tasks on one device): 1 when the predecessor released this edge once its
   /// body was enqueued (the successor's stream then waits for `event`), 2 when it released
@@ -91,6 +98,11 @@ class alignas(64) TaskRecord final {
   /// The failure that made this task failed or cancelled (null otherwise).
   [[nodiscard]] const std::shared_ptr<Failure>& failure() const noexcept { return m_failure; }
   [[nodiscard]] std::span<Edge> edges() noexcept;
+  [[nodiscard]] std::span<EdgeInfo> edge_info() noexcept;
+  /// The cold part of `e`, one of this task's edges.
+  [[nodiscard]] EdgeInfo& info_of(const Edge* e) noexcept {
+    return edge_info()[static_cast<std::size_t>(e - edges().data())];
+  }
 
   // ---- fields (used by the runtime; see src/runtime_impl.cpp) -----------------------------
   std::atomic<std::uint32_t> m_refs{1};
@@ -133,12 +145,17 @@ class alignas(64) TaskRecord final {
 
   std::unique_ptr<ResolvedPlacement> m_own_placement;
 
-  /// Up to four predecessors (a 1-D stencil's three, a 2-D star's four) need no allocation.
-  Edge m_inline_edges[4];
-  std::unique_ptr<Edge[]> m_heap_edges;
-
   // Tracing (only when the runtime traces).
   std::uint64_t m_trace_id = 0;
+
+  /// More than four predecessors: all edges here instead.
+  std::unique_ptr<Edge[]> m_heap_edges;
+  std::unique_ptr<EdgeInfo[]> m_heap_edge_info;
+  /// Up to four predecessors (a 1-D stencil's three, a 2-D star's four) need no allocation.
+  /// The edges share one cache line: each predecessor that finishes on another core misses
+  /// on it once, and a predecessor finishing after another on the same core not at all.
+  alignas(64) Edge m_inline_edges[4];
+  EdgeInfo m_inline_edge_info[4];
 
  private:
   void destroy() noexcept;
