@@ -100,8 +100,9 @@ RunResult run_graph(parla::Runtime& rt, parla::mpi::Comm& comm, const Graph& g, 
   RunState* s = st.get();
   if (keyed) {
     // Tasks keyed T[{t, p}] in a TaskSpace, receives R[{t, q}]: dependencies name keys.
-    parla::TaskSpace T(rt, "point");
-    parla::TaskSpace R(rt, "ghost");
+    // Shaped: a space this small keeps its elements in a dense array (no hash, no lock).
+    parla::TaskSpace T(rt, "point", {g.steps, g.width});
+    parla::TaskSpace R(rt, "ghost", {g.steps, g.width});
     for (long t = 0; t < g.steps; ++t) {
       const StepPlan& sp = s->plans[static_cast<std::size_t>(t)];
       // Receives of the remote outputs of row t - 1 this row reads.

@@ -3,6 +3,7 @@
 #include <parla/task_space.hpp>
 
 #include <algorithm>
+#include <array>
 
 #include "runtime_impl.hpp"
 #include "task_space_state.hpp"
@@ -11,36 +12,77 @@ namespace parla {
 
 namespace detail {
 
-TaskSpaceState::~TaskSpaceState() {
-  RuntimeImpl* rt = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(m_mutex);
-    rt = m_runtime;
+TaskSpaceState::TaskSpaceState(RuntimeImpl& runtime, std::string name, std::vector<std::int64_t> shape)
+    : m_runtime(&runtime), m_name(std::move(name)), m_shape(std::move(shape)) {
+  if (m_shape.empty()) return;
+  std::int64_t n = 1;
+  for (std::int64_t extent : m_shape) {
+    if (extent <= 0 || n > k_max_dense / extent) return;  // empty, or too large: the hash map
+    n *= extent;
   }
-  if (rt == nullptr) return;
-  for (auto& [key, rec] : m_elements) {
-    if (rec->m_state.load(std::memory_order_acquire) == TaskState::placeholder) {
-      try {
-        rt->fail_placeholder(rec.get(), "task " + element_name(key) +
-                                            " was referenced (as a dependency or by a wait) but never "
-                                            "spawned before TaskSpace '" + m_name +
-                                            "' was destroyed; spawn it, or remove the reference");
-      } catch (...) {
-        // Out of memory while reporting: nothing better to do in a destructor.
-      }
+  m_dense_size = static_cast<std::size_t>(n);
+  m_dense = std::make_unique<std::atomic<TaskRecord*>[]>(m_dense_size);  // value-initialised: null
+}
+
+TaskSpaceState::~TaskSpaceState() {
+  // Every element referenced but never spawned fails (its waiters and dependents learn why).
+  RuntimeImpl* rt = m_runtime.load(std::memory_order_acquire);
+  auto fail_if_placeholder = [&](const TaskKey& key, TaskRecord* rec) {
+    if (rt == nullptr || rec->m_state.load(std::memory_order_acquire) != TaskState::placeholder) return;
+    try {
+      rt->fail_placeholder(rec, "task " + element_name(key) +
+                                    " was referenced (as a dependency or by a wait) but never "
+                                    "spawned before TaskSpace '" + m_name +
+                                    "' was destroyed; spawn it, or remove the reference");
+    } catch (...) {
+      // Out of memory while reporting: nothing better to do in a destructor.
+    }
+  };
+  for (std::size_t i = 0; i < m_dense_size; ++i) {
+    // relaxed: the space's destruction happens after every use of it.
+    if (TaskRecord* rec = m_dense[i].load(std::memory_order_relaxed)) {
+      fail_if_placeholder(dense_key(i), rec);
+      rec->release();  // the slot's reference
     }
   }
+  for (auto& [key, rec] : m_elements) fail_if_placeholder(key, rec.get());
 }
 
 RuntimeImpl& TaskSpaceState::runtime_ref() const {
-  RuntimeImpl* rt = m_runtime;
+  RuntimeImpl* rt = m_runtime.load(std::memory_order_acquire);
   if (rt == nullptr) throw Error("TaskSpace '" + m_name + "' outlived its runtime");
   return *rt;
 }
 
-void TaskSpaceState::detach_runtime() noexcept {
-  std::lock_guard<std::mutex> lock(m_mutex);
-  m_runtime = nullptr;
+void TaskSpaceState::detach_runtime() noexcept { m_runtime.store(nullptr, std::memory_order_release); }
+
+std::size_t TaskSpaceState::dense_index(const TaskKey& key) const noexcept {
+  std::size_t index = 0;
+  for (std::size_t d = 0; d < m_shape.size(); ++d) {
+    index = index * static_cast<std::size_t>(m_shape[d]) + static_cast<std::size_t>(key[d]);
+  }
+  return index;
+}
+
+TaskKey TaskSpaceState::dense_key(std::size_t index) const {
+  std::array<std::int64_t, TaskKey::max_rank> k{};
+  for (std::size_t d = m_shape.size(); d-- > 0;) {
+    k[d] = static_cast<std::int64_t>(index % static_cast<std::size_t>(m_shape[d]));
+    index /= static_cast<std::size_t>(m_shape[d]);
+  }
+  switch (m_shape.size()) {
+    case 1: return TaskKey(k[0]);
+    case 2: return TaskKey{k[0], k[1]};
+    case 3: return TaskKey{k[0], k[1], k[2]};
+    default: return TaskKey{k[0], k[1], k[2], k[3]};
+  }
+}
+
+Ref<TaskRecord> TaskSpaceState::make_placeholder(RuntimeImpl& rt, const TaskKey& key) const {
+  auto rec = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
+  rt.on_record_created(*rec);
+  rec->m_name = element_name(key);
+  return rec;
 }
 
 void TaskSpaceState::check_key(const TaskKey& key) const {
@@ -57,18 +99,34 @@ void TaskSpaceState::check_key(const TaskKey& key) const {
 
 Ref<TaskRecord> TaskSpaceState::get_or_create(const TaskKey& key) {
   check_key(key);
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_runtime == nullptr) throw Error("TaskSpace '" + m_name + "' outlived its runtime");
-  auto [it, inserted] = m_elements.try_emplace(key);
-  if (inserted) {
-    it->second = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
-    m_runtime->on_record_created(*it->second);
-    it->second->m_name = element_name(key);
+  RuntimeImpl* rt = m_runtime.load(std::memory_order_acquire);
+  if (rt == nullptr) throw Error("TaskSpace '" + m_name + "' outlived its runtime");
+  if (m_dense) {
+    std::atomic<TaskRecord*>& slot = m_dense[dense_index(key)];
+    // acquire: the record as its creator published it.
+    TaskRecord* rec = slot.load(std::memory_order_acquire);
+    if (rec == nullptr) {
+      Ref<TaskRecord> fresh = make_placeholder(*rt, key);
+      // release: publishes the new record; acquire (failure): the winner's record.
+      if (slot.compare_exchange_strong(rec, fresh.get(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        rec = fresh.detach();  // the slot's reference
+      }  // else another thread made it first: ours dies unused
+    }
+    return Ref<TaskRecord>::share(rec);
   }
+  std::lock_guard<std::mutex> lock(m_mutex);
+  auto [it, inserted] = m_elements.try_emplace(key);
+  if (inserted) it->second = make_placeholder(*rt, key);
   return it->second;
 }
 
 Ref<TaskRecord> TaskSpaceState::find(const TaskKey& key) {
+  if (m_dense) {
+    check_key(key);
+    // acquire: as in get_or_create().
+    return Ref<TaskRecord>::share(m_dense[dense_index(key)].load(std::memory_order_acquire));
+  }
   std::lock_guard<std::mutex> lock(m_mutex);
   auto it = m_elements.find(key);
   return it == m_elements.end() ? Ref<TaskRecord>() : it->second;
@@ -76,17 +134,27 @@ Ref<TaskRecord> TaskSpaceState::find(const TaskKey& key) {
 
 std::vector<std::pair<TaskKey, Ref<TaskRecord>>> TaskSpaceState::snapshot() {
   std::vector<std::pair<TaskKey, Ref<TaskRecord>>> out;
+  for (std::size_t i = 0; i < m_dense_size; ++i) {
+    // acquire: as in get_or_create().
+    if (TaskRecord* rec = m_dense[i].load(std::memory_order_acquire)) {
+      out.emplace_back(dense_key(i), Ref<TaskRecord>::share(rec));
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(m_mutex);
-    out.assign(m_elements.begin(), m_elements.end());
+    out.insert(out.end(), m_elements.begin(), m_elements.end());
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
 std::size_t TaskSpaceState::size() {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < m_dense_size; ++i) {
+    if (m_dense[i].load(std::memory_order_relaxed) != nullptr) ++n;  // relaxed: a count
+  }
   std::lock_guard<std::mutex> lock(m_mutex);
-  return m_elements.size();
+  return n + m_elements.size();
 }
 
 std::string TaskSpaceState::element_name(const TaskKey& key) const {

@@ -1,7 +1,9 @@
 // TaskSpaceState: the shared state behind TaskSpace handles.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -15,8 +17,10 @@ namespace parla::detail {
 
 class TaskSpaceState {
  public:
-  TaskSpaceState(RuntimeImpl& runtime, std::string name, std::vector<std::int64_t> shape)
-      : m_runtime(&runtime), m_name(std::move(name)), m_shape(std::move(shape)) {}
+  /// A shape of at most this many elements keeps them in a dense array (8 bytes a slot).
+  static constexpr std::int64_t k_max_dense = std::int64_t{1} << 20;
+
+  TaskSpaceState(RuntimeImpl& runtime, std::string name, std::vector<std::int64_t> shape);
   TaskSpaceState(const TaskSpaceState&) = delete;
   TaskSpaceState& operator=(const TaskSpaceState&) = delete;
   /// Fails elements that were referenced but never spawned (see TaskSpace).
@@ -41,11 +45,22 @@ class TaskSpaceState {
 
  private:
   void check_key(const TaskKey& key) const;
+  [[nodiscard]] std::size_t dense_index(const TaskKey& key) const noexcept;
+  [[nodiscard]] TaskKey dense_key(std::size_t index) const;
+  /// A new placeholder record for `key` (one reference, the caller's).
+  Ref<TaskRecord> make_placeholder(RuntimeImpl& rt, const TaskKey& key) const;
 
-  RuntimeImpl* m_runtime;  // guarded by m_mutex (detach_runtime)
+  // acquire/release: cleared by detach_runtime() while spawns may still read it (a user
+  // error, reported as "outlived its runtime").
+  std::atomic<RuntimeImpl*> m_runtime;
   std::string m_name;
   std::vector<std::int64_t> m_shape;
-  std::mutex m_mutex;
+  /// Shaped spaces up to k_max_dense elements: one slot per element, in key order, set once
+  /// (CAS) to its record, which the slot holds a reference to. Found without a lock or a
+  /// hash, so spawners on several threads do not serialise on the space.
+  std::unique_ptr<std::atomic<TaskRecord*>[]> m_dense;
+  std::size_t m_dense_size = 0;
+  std::mutex m_mutex;  // guards m_elements
   std::unordered_map<TaskKey, Ref<TaskRecord>> m_elements;
 };
 

@@ -1,5 +1,9 @@
 // TaskSpace keys, names, slices, placeholders and waits on spaces.
 #include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "test_common.hpp"
 
@@ -60,6 +64,74 @@ TEST_P(TaskSpaceTest, ShapeBoundsKeys) {
   }
   rt.wait(G[{1, 2}]);
   EXPECT_EQ((G[{1, 2}].result<int>()), 5);
+}
+
+// Threads spawning at once into one space, each naming keys the others spawn (maybe not yet):
+// every element is made once, and every task runs after the element it depends on.
+void spawn_crossing_chains(parla::Runtime& rt, parla::TaskSpace& T, int rows) {
+  constexpr int k_threads = 4;
+  std::atomic<int> clock{0};
+  std::vector<std::atomic<int>> finished(static_cast<std::size_t>(rows * k_threads));
+  std::vector<std::atomic<int>> saw(static_cast<std::size_t>(rows * k_threads));
+  auto at = [](int i, int k) { return static_cast<std::size_t>(i * k_threads + k); };
+  std::vector<std::thread> spawners;
+  for (int k = 0; k < k_threads; ++k) {
+    spawners.emplace_back([&, k] {
+      for (int i = 0; i < rows; ++i) {
+        const int from = (k + 1) % k_threads;  // spawned by the next thread
+        std::vector<parla::Dep> deps;
+        if (i > 0) deps.emplace_back(T[{i - 1, from}]);
+        rt.spawn({.key = T[{i, k}], .dependencies = std::move(deps)}, [&, i, k, from] {
+          saw[at(i, k)] = i > 0 ? finished[at(i - 1, from)].load() : 0;
+          finished[at(i, k)] = 1 + clock.fetch_add(1);
+        });
+      }
+    });
+  }
+  for (auto& t : spawners) t.join();
+  rt.wait(T);
+  for (int i = 0; i < rows; ++i) {
+    for (int k = 0; k < k_threads; ++k) {
+      ASSERT_GT(finished[at(i, k)].load(), 0) << "T[" << i << ", " << k << "] did not run";
+      if (i > 0) EXPECT_GT(saw[at(i, k)].load(), 0) << "T[" << i << ", " << k << "] ran before its dependency";
+    }
+  }
+}
+
+TEST_P(TaskSpaceTest, ShapedSpaceKeysMeetAcrossSpawningThreads) {
+  parla::Runtime rt(config());
+  constexpr int rows = 300;
+  parla::TaskSpace T(rt, "T", {rows, 4});  // small: its elements live in a dense array
+  spawn_crossing_chains(rt, T, rows);
+}
+
+TEST_P(TaskSpaceTest, UnshapedAndHugeSpacesKeysMeetAcrossSpawningThreads) {
+  parla::Runtime rt(config());
+  constexpr int rows = 300;
+  parla::TaskSpace T(rt, "T");
+  spawn_crossing_chains(rt, T, rows);
+  parla::TaskSpace H(rt, "H", {std::int64_t{1} << 40, 4});  // too large for a dense array
+  spawn_crossing_chains(rt, H, rows);
+}
+
+TEST_P(TaskSpaceTest, ElementNeverSpawnedFailsItsDependentsWhenTheSpaceEnds) {
+  parla::Runtime rt(config());
+  for (std::vector<std::int64_t> shape : {std::vector<std::int64_t>{}, std::vector<std::int64_t>{8}}) {
+    parla::Task after;
+    {
+      parla::TaskSpace S(rt, "S", shape);
+      after = rt.spawn({.dependencies = {S[3]}, .name = "after"}, [] {});
+    }
+    try {
+      rt.wait(after);
+      FAIL() << "a dependency on an element never spawned must fail";
+    } catch (const parla::TaskError& e) {
+      EXPECT_NE(std::string(e.what()).find("S[3] was referenced (as a dependency or by a wait) but never spawned "
+                                           "before TaskSpace 'S' was destroyed"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST_P(TaskSpaceTest, ElementReferencedBeforeSpawnIsWaitedFor) {
