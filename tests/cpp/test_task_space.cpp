@@ -93,7 +93,9 @@ void spawn_crossing_chains(parla::Runtime& rt, parla::TaskSpace& T, int rows) {
   for (int i = 0; i < rows; ++i) {
     for (int k = 0; k < k_threads; ++k) {
       ASSERT_GT(finished[at(i, k)].load(), 0) << "T[" << i << ", " << k << "] did not run";
-      if (i > 0) EXPECT_GT(saw[at(i, k)].load(), 0) << "T[" << i << ", " << k << "] ran before its dependency";
+      if (i > 0) {
+        EXPECT_GT(saw[at(i, k)].load(), 0) << "T[" << i << ", " << k << "] ran before its dependency";
+      }
     }
   }
 }

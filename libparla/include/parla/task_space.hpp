@@ -74,6 +74,10 @@ class TaskSpace {
   /// A space of any keys.
   TaskSpace(Runtime& runtime, std::string name);
   /// A space of integer keys bounded by `shape` (each key k satisfies 0 <= k[d] < shape[d]).
+  /// Up to 2^20 elements in all, the elements are kept in a dense array (8 bytes each,
+  /// allocated here): a key is then found without a hash or a lock, which makes keyed spawns
+  /// from several threads at once cheaper. Larger shapes use the same hash map as unshaped
+  /// spaces.
   TaskSpace(Runtime& runtime, std::string name, std::vector<std::int64_t> shape);
 
   [[nodiscard]] TaskRef operator[](TaskKey key) const;
