@@ -99,9 +99,13 @@ class alignas(64) TaskRecord final {
   [[nodiscard]] const std::shared_ptr<Failure>& failure() const noexcept { return m_failure; }
   [[nodiscard]] std::span<Edge> edges() noexcept;
   [[nodiscard]] std::span<EdgeInfo> edge_info() noexcept;
-  /// The cold part of `e`, one of this task's edges.
+  /// The cold part of `e`, one of this task's edges. Usable by a predecessor as soon as the
+  /// edge is in its list: it reads only what the spawn wrote before pushing the edge (not
+  /// m_num_edges, which is set after the last push).
   [[nodiscard]] EdgeInfo& info_of(const Edge* e) noexcept {
-    return edge_info()[static_cast<std::size_t>(e - edges().data())];
+    const Edge* first = m_heap_edges ? m_heap_edges.get() : m_inline_edges;
+    EdgeInfo* infos = m_heap_edge_info ? m_heap_edge_info.get() : m_inline_edge_info;
+    return infos[e - first];
   }
 
   // ---- fields (used by the runtime; see src/runtime_impl.cpp) -----------------------------
