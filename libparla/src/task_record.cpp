@@ -53,11 +53,6 @@ void TaskRecord::destroy() noexcept {
   delete this;  // NOLINT(cppcoreguidelines-owning-memory): the intrusive count owns records
 }
 
-std::span<Edge> TaskRecord::edges() noexcept {
-  Edge* first = m_heap_edges ? m_heap_edges.get() : m_inline_edges;
-  return {first, m_num_edges};
-}
-
 std::span<EdgeInfo> TaskRecord::edge_info() noexcept {
   EdgeInfo* first = m_heap_edge_info ? m_heap_edge_info.get() : m_inline_edge_info;
   return {first, m_num_edges};

@@ -97,7 +97,6 @@ class alignas(64) TaskRecord final {
   [[nodiscard]] const ResultBox& result() const noexcept { return m_result; }
   /// The failure that made this task failed or cancelled (null otherwise).
   [[nodiscard]] const std::shared_ptr<Failure>& failure() const noexcept { return m_failure; }
-  [[nodiscard]] std::span<Edge> edges() noexcept;
   [[nodiscard]] std::span<EdgeInfo> edge_info() noexcept;
   /// The cold part of `e`, one of this task's edges. Usable by a predecessor as soon as the
   /// edge is in its list: it reads only what the spawn wrote before pushing the edge (not
