@@ -27,8 +27,10 @@ TaskSpaceState::TaskSpaceState(RuntimeImpl& runtime, std::string name, std::vect
 TaskSpaceState::~TaskSpaceState() {
   // Every element referenced but never spawned fails (its waiters and dependents learn why).
   RuntimeImpl* rt = m_runtime.load(std::memory_order_acquire);
-  auto fail_if_placeholder = [&](const TaskKey& key, TaskRecord* rec) {
-    if (rt == nullptr || rec->m_state.load(std::memory_order_acquire) != TaskState::placeholder) return;
+  auto placeholder = [rt](const TaskRecord* rec) {
+    return rt != nullptr && rec->m_state.load(std::memory_order_acquire) == TaskState::placeholder;
+  };
+  auto fail = [&](const TaskKey& key, TaskRecord* rec) {
     try {
       rt->fail_placeholder(rec, "task " + element_name(key) +
                                     " was referenced (as a dependency or by a wait) but never "
@@ -41,11 +43,13 @@ TaskSpaceState::~TaskSpaceState() {
   for (std::size_t i = 0; i < m_dense_size; ++i) {
     // relaxed: the space's destruction happens after every use of it.
     if (TaskRecord* rec = m_dense[i].load(std::memory_order_relaxed)) {
-      fail_if_placeholder(dense_key(i), rec);
+      if (placeholder(rec)) fail(dense_key(i), rec);  // the key is only built for a report
       rec->release();  // the slot's reference
     }
   }
-  for (auto& [key, rec] : m_elements) fail_if_placeholder(key, rec.get());
+  for (auto& [key, rec] : m_elements) {
+    if (placeholder(rec.get())) fail(key, rec.get());
+  }
 }
 
 RuntimeImpl& TaskSpaceState::runtime_ref() const {
@@ -85,16 +89,19 @@ Ref<TaskRecord> TaskSpaceState::make_placeholder(RuntimeImpl& rt, const TaskKey&
   return rec;
 }
 
-void TaskSpaceState::check_key(const TaskKey& key) const {
-  if (m_shape.empty()) return;
+bool TaskSpaceState::in_shape(const TaskKey& key) const noexcept {
+  if (m_shape.empty()) return true;
   bool ok = !key.is_string() && key.rank() == m_shape.size();
   for (std::size_t d = 0; ok && d < key.rank(); ++d) ok = key[d] >= 0 && key[d] < m_shape[d];
-  if (!ok) {
-    std::string shape;
-    for (std::size_t d = 0; d < m_shape.size(); ++d) shape += (d ? ", " : "") + std::to_string(m_shape[d]);
-    throw Error("key " + element_name(key) + " is outside TaskSpace '" + m_name + "' of shape (" + shape +
-                "); keys are " + std::to_string(m_shape.size()) + " integers k with 0 <= k[d] < shape[d]");
-  }
+  return ok;
+}
+
+void TaskSpaceState::check_key(const TaskKey& key) const {
+  if (in_shape(key)) return;
+  std::string shape;
+  for (std::size_t d = 0; d < m_shape.size(); ++d) shape += (d ? ", " : "") + std::to_string(m_shape[d]);
+  throw Error("key " + element_name(key) + " is outside TaskSpace '" + m_name + "' of shape (" + shape +
+              "); keys are " + std::to_string(m_shape.size()) + " integers k with 0 <= k[d] < shape[d]");
 }
 
 Ref<TaskRecord> TaskSpaceState::get_or_create(const TaskKey& key) {
@@ -123,7 +130,7 @@ Ref<TaskRecord> TaskSpaceState::get_or_create(const TaskKey& key) {
 
 Ref<TaskRecord> TaskSpaceState::find(const TaskKey& key) {
   if (m_dense) {
-    check_key(key);
+    if (!in_shape(key)) return {};  // never referenced, as in the hash map
     // acquire: as in get_or_create().
     return Ref<TaskRecord>::share(m_dense[dense_index(key)].load(std::memory_order_acquire));
   }

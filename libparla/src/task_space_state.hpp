@@ -44,6 +44,8 @@ class TaskSpaceState {
   void detach_runtime() noexcept;
 
  private:
+  [[nodiscard]] bool in_shape(const TaskKey& key) const noexcept;
+  /// Throws parla::Error, naming the shape, unless in_shape(key).
   void check_key(const TaskKey& key) const;
   [[nodiscard]] std::size_t dense_index(const TaskKey& key) const noexcept;
   [[nodiscard]] TaskKey dense_key(std::size_t index) const;

@@ -57,6 +57,7 @@ TEST_P(TaskSpaceTest, ShapeBoundsKeys) {
   rt.spawn({.key = G[{1, 2}]}, [] { return 5; });
   EXPECT_THROW(((void)G[{2, 0}].task()), parla::Error);
   EXPECT_THROW((void)G[4].task(), parla::Error);
+  EXPECT_FALSE((G[{2, 0}].spawned()));  // asking is not referencing: no error, never spawned
   try {
     (void)G[{0, 3}].task();
   } catch (const parla::Error& e) {
