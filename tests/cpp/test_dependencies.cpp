@@ -1,6 +1,4 @@
 // Dependencies (tasks, elements, slices), nested tasks and deferred completion.
-#include <sched.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -212,13 +210,6 @@ TEST_P(DependencyTest, SelfDependencyIsRejected) {
 
 PARLA_INSTANTIATE_SWEEP(DependencyTest);
 
-int process_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return CPU_COUNT(&set);
-}
-
 // One worker on a rank with more cores: the thread waiting in wait_all() has a core of its
 // own, so it must take work queued after it started waiting (here: after it had gone to
 // sleep) instead of leaving it to the one worker. Two tasks that can only finish together
@@ -226,7 +217,7 @@ int process_cores() {
 // only the waiting thread can run `second`. (Before, the waiting thread slept until
 // everything had finished, and `first` gave up after 5 s.)
 TEST(WaitingThread, HelpsWithWorkQueuedWhileItSleepsWhenTheWorkersLeaveACoreFree) {
-  if (process_cores() < 2) GTEST_SKIP() << "needs two cores (one worker and the waiting thread)";
+  if (parla::test::thread_cores().size() < 2) GTEST_SKIP() << "needs two cores (one worker and the waiting thread)";
   // The deadlock timeout also bounds how long a waiting thread sleeps: longer than `first` spins.
   parla::Runtime rt(parla::RuntimeConfig{.num_workers = 1, .deadlock_timeout = 30.0});
   std::atomic<bool> second_started{false};

@@ -14,16 +14,7 @@ namespace {
 
 using parla::test::RuntimeSweep;
 
-std::vector<int> thread_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  EXPECT_EQ(pthread_getaffinity_np(pthread_self(), sizeof set, &set), 0);
-  std::vector<int> out;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) out.push_back(c);
-  }
-  return out;
-}
+using parla::test::thread_cores;
 
 void set_thread_cores(const std::vector<int>& cores) {
   cpu_set_t set;
