@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """METG driver: runs the METG sweep (compute_bound tasks of decreasing size) of the plain-MPI
-baseline and of the Parla version in several rank x worker layouts, each sweep `--sweeps`
-times, and reports the median METG(50%) of each and Parla's ratio to MPI.
+baseline and of the Parla version in several rank x worker layouts, `--sweeps` rounds of one
+sweep per configuration each (interleaved, so that a slow spell of a shared machine hits
+every configuration alike), and reports the median METG(50%) of each and Parla's ratio to
+MPI: the median over the rounds of (Parla's METG / MPI's METG in the same round).
 
 Task Bench's METG (Slaughter et al., SC'20): efficiency = achieved FLOP/s / peak FLOP/s;
 task granularity = wall time x cores / tasks; METG = the granularity where efficiency falls
@@ -57,9 +59,21 @@ def main() -> int:
         "--sweeps",
         type=int,
         default=3,
-        help="sweeps per configuration; the median METG counts (default 3)",
+        help="rounds; each runs one sweep of every configuration (default 3)",
     )
     parser.add_argument("--max-iterations", type=int, default=1 << 16)
+    parser.add_argument(
+        "--target-seconds",
+        type=float,
+        default=0.05,
+        help="wall time of each run of a sweep (default 0.05)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="runs per sweep point, the fastest counts (default 5)",
+    )
     parser.add_argument(
         "--peak",
         default="sweep",
@@ -81,6 +95,12 @@ def main() -> int:
         "(default: handles)",
     )
     args = parser.parse_args()
+    if args.sweeps < 1:
+        parser.error("--sweeps must be at least 1")
+    if not args.target_seconds > 0:
+        parser.error("--target-seconds must be > 0")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     cores = args.cores
     width = args.width or 2 * cores
     build = Path(args.build) / "apps" / "taskbench"
@@ -97,6 +117,10 @@ def main() -> int:
         str(args.max_iterations),
         "--peak",
         args.peak,
+        "--target-seconds",
+        str(args.target_seconds),
+        "--repeats",
+        str(args.repeats),
     ]
 
     configs: dict[str, list[str]] = {}
@@ -141,36 +165,54 @@ def main() -> int:
     results: dict[str, dict] = {}
     ok = True
     start = time.perf_counter()
-    for name, cmd in configs.items():
-        metgs = []
-        sweeps = []
-        for i in range(args.sweeps):
-            log(f"{name} sweep {i + 1}/{args.sweeps}: {' '.join(cmd)}")
+    # metgs[name][i]: the METG of round i (None when that sweep failed or never fell to 50%).
+    metgs: dict[str, list] = {name: [] for name in configs}
+    sweeps: dict[str, list] = {name: [] for name in configs}
+    names = list(configs)
+    for i in range(args.sweeps):
+        # Every configuration once per round, the order reversed every other round.
+        for name in names if i % 2 == 0 else names[::-1]:
+            cmd = configs[name]
+            log(f"round {i + 1}/{args.sweeps}, {name}: {' '.join(cmd)}")
             proc = subprocess.run(nice + cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 log(f"{name} failed (exit {proc.returncode}):\n{proc.stderr}")
                 ok = False
+                metgs[name].append(None)
                 continue
             line = json.loads(proc.stdout.strip().splitlines()[-1])
             ok = ok and line["check"]["ok"]
-            metgs.append(line["metrics"]["metg_us"])
-            sweeps.append(line["metrics"]["sweep"])
-        valid = [m for m in metgs if m is not None]
+            metgs[name].append(line["metrics"]["metg_us"])
+            sweeps[name].append(line["metrics"]["sweep"])
+            log(f"{name}: METG(50%) {line['metrics']['metg_us']} us")
+    for name, cmd in configs.items():
+        valid = [m for m in metgs[name] if m is not None]
         results[name] = {
             "command": " ".join(cmd),
             "metg_us": statistics.median(valid) if valid else None,
-            "metg_us_runs": metgs,
-            "sweep": sweeps[len(sweeps) // 2] if sweeps else [],
+            "metg_us_runs": metgs[name],
+            "sweep": sweeps[name][len(sweeps[name]) // 2] if sweeps[name] else [],
         }
-        log(f"{name}: METG(50%) median {results[name]['metg_us']} us over {metgs}")
+        log(f"{name}: METG(50%) median {results[name]['metg_us']} us over {metgs[name]}")
 
     mpi = results.get("mpi", {}).get("metg_us")
     metrics: dict = {"configs": results}
     goal = None
     for name, r in results.items():
-        if name != "mpi" and mpi and r["metg_us"]:
-            r["ratio_to_mpi"] = r["metg_us"] / mpi
-            log(f"{name}: {r['metg_us']:.3f} us = {r['ratio_to_mpi']:.2f} x MPI ({mpi:.3f} us)")
+        if name == "mpi" or "mpi" not in results:
+            continue
+        paired = [
+            p / m
+            for p, m in zip(metgs[name], metgs["mpi"])
+            if p is not None and m is not None and m > 0
+        ]
+        r["ratio_to_mpi_runs"] = paired
+        if paired:
+            r["ratio_to_mpi"] = statistics.median(paired)
+            log(
+                f"{name}: {r['metg_us']:.3f} us (MPI {mpi:.3f} us); paired ratio to MPI, median "
+                f"{r['ratio_to_mpi']:.2f} x over {' '.join(f'{x:.2f}' for x in paired)}"
+            )
     ratios = [r.get("ratio_to_mpi") for n, r in results.items() if n != "mpi"]
     ratios = [x for x in ratios if x is not None]
     if ratios:
@@ -192,6 +234,8 @@ def main() -> int:
                     "max_iterations": args.max_iterations,
                     "nice": args.nice,
                     "peak": args.peak,
+                    "target_seconds": args.target_seconds,
+                    "repeats": args.repeats,
                 },
                 "seconds": time.perf_counter() - start,
                 "metrics": metrics,

@@ -1,0 +1,89 @@
+"""apps/taskbench/metg.py, the METG driver: its rounds interleave the configurations, and the
+ratio to MPI it reports is the median of the ratios measured in the same round.
+
+PARLA_TASKBENCH_BUILD is the build folder holding apps/taskbench (CMake sets it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+METG = ROOT / "apps" / "taskbench" / "metg.py"
+BUILD = os.environ.get("PARLA_TASKBENCH_BUILD")
+
+pytestmark = pytest.mark.skipif(BUILD is None, reason="PARLA_TASKBENCH_BUILD is not set")
+
+
+def metg(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(METG), "--build", str(BUILD), "--cores", "2", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_rounds_interleave_and_the_ratio_is_paired_per_round():
+    proc = metg(
+        "--sweeps",
+        "3",
+        "--configs",
+        "mpi,parla-1xN",
+        "--max-iterations",
+        "16",
+        "--target-seconds",
+        "0.002",
+        "--repeats",
+        "1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["check"]["ok"]
+    # Round 1 runs mpi then parla, round 2 the other way round, round 3 as round 1.
+    order = re.findall(r"round (\d)/3, (\S+):", proc.stderr)
+    assert order == [
+        ("1", "mpi"),
+        ("1", "parla-1xN"),
+        ("2", "parla-1xN"),
+        ("2", "mpi"),
+        ("3", "mpi"),
+        ("3", "parla-1xN"),
+    ]
+    configs = result["metrics"]["configs"]
+    mpi, parla = configs["mpi"]["metg_us_runs"], configs["parla-1xN"]["metg_us_runs"]
+    assert len(mpi) == len(parla) == 3
+    assert all(m > 0 for m in mpi + parla)
+    paired = [p / m for p, m in zip(parla, mpi)]
+    assert configs["parla-1xN"]["ratio_to_mpi_runs"] == pytest.approx(paired)
+    assert configs["parla-1xN"]["ratio_to_mpi"] == pytest.approx(statistics.median(paired))
+    assert configs["mpi"]["metg_us"] == pytest.approx(statistics.median(mpi))
+    assert result["metrics"]["best_ratio_to_mpi"] == pytest.approx(statistics.median(paired))
+    assert result["metrics"]["goal_within_2x_mpi"] == (statistics.median(paired) <= 2.0)
+    # Parla's sweep points say how long spawning the graph took; MPI spawns nothing.
+    parla_points = configs["parla-1xN"]["sweep"]
+    assert parla_points and all(0 < p["spawn_seconds"] <= p["seconds"] for p in parla_points)
+    assert all(p["spawn_seconds"] == 0 for p in configs["mpi"]["sweep"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--sweeps", "0"), "--sweeps must be at least 1"),
+        (("--repeats", "0"), "--repeats must be at least 1"),
+        (("--target-seconds", "0"), "--target-seconds must be > 0"),
+        (("--configs", "mpi,parla-1xN-2"), "unknown configuration 'parla-1xN-2'"),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(args, message):
+    proc = metg(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert proc.stdout == ""
