@@ -8,6 +8,7 @@
 //   mpirun -n 1 --bind-to none build/apps/taskbench/parla_taskbench --workers 2 --metg
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -129,11 +130,21 @@ RunResult run_graph(parla::Runtime& rt, parla::mpi::Comm& comm, const Graph& g, 
   } else {
     // The same graph with anonymous tasks: dependencies are the Task handles spawn returned
     // (rows t - 1 and t kept), so no key is ever looked up.
+    // A row's last reader of a handle of the previous row takes it over (moves it) instead of
+    // copying it: a copy is one more count on the predecessor's record, and dropping the
+    // handle later is one more, on a record that has run on another core by then.
     std::vector<parla::Task> prev(static_cast<std::size_t>(s->local_n));
     std::vector<parla::Task> cur(static_cast<std::size_t>(s->local_n));
     std::vector<parla::Task> ghost_tasks;
+    std::vector<int> readers(static_cast<std::size_t>(s->local_n));  // prev's readers left
     for (long t = 0; t < g.steps; ++t) {
       const StepPlan& sp = s->plans[static_cast<std::size_t>(t)];
+      std::fill(readers.begin(), readers.end(), 0);
+      for (const StepPlan::Point& pt : sp.points) {
+        for (long q : pt.inputs) {
+          if (s->local(q)) ++readers[static_cast<std::size_t>(q - s->local_lo)];
+        }
+      }
       ghost_tasks.clear();
       for (std::size_t k = 0; k < sp.ghosts.size(); ++k) {
         ghost_tasks.push_back(comm.recv(s->ghosts[static_cast<std::size_t>(t)].data() + k * s->words,
@@ -143,8 +154,16 @@ RunResult run_graph(parla::Runtime& rt, parla::mpi::Comm& comm, const Graph& g, 
         std::vector<parla::Dep> deps;
         deps.reserve(pt.inputs.size());
         for (long q : pt.inputs) {
-          deps.emplace_back(s->local(q) ? prev[static_cast<std::size_t>(q - s->local_lo)]
-                                        : ghost_tasks[static_cast<std::size_t>(sp.ghost_index(q))]);
+          if (!s->local(q)) {
+            deps.emplace_back(ghost_tasks[static_cast<std::size_t>(sp.ghost_index(q))]);
+            continue;
+          }
+          const auto i = static_cast<std::size_t>(q - s->local_lo);
+          if (--readers[i] == 0) {
+            deps.emplace_back(std::move(prev[i]));
+          } else {
+            deps.emplace_back(prev[i]);
+          }
         }
         cur[static_cast<std::size_t>(pt.p - s->local_lo)] =
             rt.spawn({.dependencies = std::move(deps)}, [s, t, &pt] { s->execute(t, pt); });
