@@ -129,7 +129,7 @@ RunResult run_graph(parla::Runtime& rt, parla::mpi::Comm& comm, const Graph& g, 
     finished = taskbench::now_seconds();  // before the spaces' bookkeeping is torn down
   } else {
     // The same graph with anonymous tasks: dependencies are the Task handles spawn returned
-    // (rows t - 1 and t kept), so no key is ever looked up.
+    // (row t kept, and row t - 1 until its last reader), so no key is ever looked up.
     // A row's last reader of a handle of the previous row takes it over (moves it) instead of
     // copying it: a copy is one more count on the predecessor's record, and dropping the
     // handle later is one more, on a record that has run on another core by then.
