@@ -57,6 +57,9 @@ struct ThreadState {
   Worker* worker = nullptr;
   int helper_body_depth = 0;  // bodies run by this non-worker thread while it waits
   int wait_depth = 0;         // waits this thread is inside (nested through bodies it ran)
+  // The wait_all()s (and shutdown waits) this thread is inside, all of one runtime.
+  const RuntimeImpl* all_wait_runtime = nullptr;
+  int all_waits = 0;
 };
 thread_local ThreadState t_thread;
 
@@ -409,7 +412,11 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
                   " was spawned twice; each key of a TaskSpace can be spawned once (use a new key, "
                   "or another TaskSpace for the next iteration)");
     }
-  } else {
+  }
+  // A new anonymous record is this thread's alone until its first edge is pushed: its counts
+  // are plain stores, not atomic read-modify-writes.
+  const bool fresh = !record;
+  if (fresh) {
     record = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
     on_record_created(*record);
     record->m_name = std::move(o.name);
@@ -419,17 +426,27 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   t->m_body = std::move(body);
   t->m_placement = placement;
   t->m_own_placement = std::move(own_placement);
-  t->m_priority = o.priority;
+  t->m_urgent = o.priority > 0;
   t->m_run_inline = o.run_inline && o.vcus == 0.0 && o.memory == 0;
-  t->add_ref();  // the execution reference, dropped by finalize()
+  // The execution reference, dropped by finalize(); before infer_from_accesses(), which
+  // shares the record with the blocks it accesses.
+  if (fresh) {
+    t->m_refs.store(2, std::memory_order_relaxed);
+  } else {
+    t->add_ref();
+  }
   if (data) {
     t->m_data = std::move(data);
     if (m_infer && o.infer_dependencies) infer_from_accesses(t, preds);
   }
 
-  // relaxed: this task cannot finish (and decrement) before its spawn guard is released
-  // below, which happens after this increment in program order.
-  m_outstanding.fetch_add(1, std::memory_order_relaxed);
+  // relaxed: this task cannot finish (and be counted finished) before its spawn guard is
+  // released below, which happens after this increment in program order.
+  if (Worker* w = this_worker()) {
+    w->spawned.store(w->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    m_spawned_elsewhere.fetch_add(1, std::memory_order_relaxed);
+  }
 
   // 3. Wire the edges. The spawn guard (m_pending starts at 1) keeps the task from becoming
   // ready while edges are added.
@@ -444,8 +461,14 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   }
   // Every edge is counted before the first is pushed (a predecessor may finish and count down
   // as soon as its edge is in its list); those found finished are taken off with the guard.
-  // relaxed: the guard keeps m_pending >= 1; the decrements are acq_rel.
-  if (n != 0) t->m_pending.fetch_add(static_cast<std::int32_t>(n), std::memory_order_relaxed);
+  // relaxed: the guard keeps m_pending >= 1; the decrements are acq_rel. Only the pushes
+  // below hand the count to other threads (the blocks of infer_from_accesses() share the
+  // record, but only push edges onto its successor list).
+  if (fresh) {
+    t->m_pending.store(static_cast<std::int32_t>(1 + n), std::memory_order_relaxed);
+  } else if (n != 0) {
+    t->m_pending.fetch_add(static_cast<std::int32_t>(n), std::memory_order_relaxed);
+  }
   std::int32_t finished_preds = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     Edge* e = &edges[i];
@@ -469,9 +492,9 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   }
   t->m_num_edges = n;
   pred_buffer.give_back();
-  // seq_cst: publishes the edges to the deadlock report, which only reads the edges of
-  // tasks it sees pending or later.
-  t->m_state.store(TaskState::pending, std::memory_order_seq_cst);
+  // release: publishes the edges to the deadlock report, which only reads the edges of tasks
+  // it sees pending (acquire).
+  t->m_state.store(TaskState::pending, std::memory_order_release);
 
   // 4. Release the guard and the counts of the predecessors that had finished.
   if (t->m_pending.fetch_sub(1 + finished_preds, std::memory_order_acq_rel) == 1 + finished_preds) {
@@ -801,7 +824,7 @@ void RuntimeImpl::enqueue(TaskRecord* t, ExecContext& ex) {
     return;
   }
   DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
-  if (t->m_priority > 0) {
+  if (t->m_urgent) {
     s.urgent.push(t);
     s.idle.notify_one();
     return;
@@ -948,13 +971,15 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
   // relaxed: set by the thread that ran the body, which happened-before this (the finish
   // parties' acq_rel decrement).
   const bool ran_ahead = (t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_runahead) != 0;
-  // seq_cst: (1) release: publishes the result and failure to whoever observes the final
-  // state; (2) with the load of m_flags below, the Dekker pair with a waiter, which sets
-  // k_waited and then reads the state: one of us sees the other, so no wake-up is lost.
-  t->m_state.store(state, std::memory_order_seq_cst);
+  // release: publishes the result and failure to whoever observes the final state (or the
+  // closed list, below).
+  t->m_state.store(state, std::memory_order_release);
 
-  // acq_rel: acquire the edges pushed (release) by spawners; a later push sees "closed".
-  Edge* e = t->m_successors.exchange(closed_list(), std::memory_order_acq_rel);
+  // seq_cst: (1) acquires the edges pushed (release) by spawners, and a later push sees
+  // "closed"; (2) with the loads of m_flags and m_inspecting below, the Dekker pairs with a
+  // waiter, which sets k_waited and then reads the list (TaskRecord::finished()), and with
+  // the deadlock report: one of us sees the other, so no wake-up is lost.
+  Edge* e = t->m_successors.exchange(closed_list(), std::memory_order_seq_cst);
   while (e != nullptr) {
     Edge* next = e->next;  // read before the decrement: the successor may finish and die
     TaskRecord* s = e->succ;
@@ -978,13 +1003,7 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
 
   const std::uint8_t flags = t->m_flags.load(std::memory_order_seq_cst);
   if ((flags & TaskRecord::k_waited) != 0) notify_waiters();
-  if ((flags & TaskRecord::k_outstanding) != 0) {
-    // seq_cst: Dekker pair with wait_all(), which raises m_all_waiters then reads this.
-    if (m_outstanding.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        m_all_waiters.load(std::memory_order_seq_cst) > 0) {
-      notify_waiters();
-    }
-  }
+  if ((flags & TaskRecord::k_outstanding) != 0) count_finished();
   release_edges(t);
   if ((flags & TaskRecord::k_outstanding) != 0) t->release();  // the execution reference
 }
@@ -1091,11 +1110,75 @@ void RuntimeImpl::notify_waiters() {
   // Idle workers sleep on the devices' EventCounts too: waking them for a finished task that
   // only a blocked waiter cares about costs a context switch (and their spin) per wait.
   // seq_cst: Dekker pair with wait_until(), which counts itself in m_blocked_workers before it
-  // rechecks what it waits for; the caller's seq_cst publication of the state precedes this.
+  // rechecks what it waits for; the caller's seq_cst publication (the closed successor list,
+  // a finished count, or note_idle()'s read-modify-write) precedes this.
   if (m_blocked_workers.load(std::memory_order_seq_cst) > 0) {
     for (auto& s : m_devices) s->idle.notify_all();
   }
   m_helper_idle.notify_all();
+}
+
+Worker* RuntimeImpl::this_worker() const noexcept {
+  return t_thread.runtime == this ? t_thread.worker : nullptr;
+}
+
+// Outstanding tasks are counted by the threads that spawn and finish them, each worker in its
+// own Worker (one writer: a plain store, no shared cache line, no atomic read-modify-write on
+// the spawn and finish paths) and the other threads in m_spawned/m_finished_elsewhere.
+std::int64_t RuntimeImpl::outstanding() const noexcept {
+  // Every finished count first, then every spawned count. A task's spawn happened-before its
+  // finish (its count was sequenced before the task was published), and these loads acquire
+  // the finishes they read: each finish read comes with its spawn, so the difference is
+  // never below the true number of outstanding tasks.
+  // seq_cst: Dekker pair with count_finished().
+  std::int64_t finished = m_finished_elsewhere.load(std::memory_order_seq_cst);
+  for (const auto& w : m_workers) finished += w->finished.load(std::memory_order_acquire);
+  std::int64_t spawned = m_spawned_elsewhere.load(std::memory_order_acquire);
+  for (const auto& w : m_workers) spawned += w->spawned.load(std::memory_order_acquire);
+  return spawned - finished;
+}
+
+bool RuntimeImpl::nothing_outstanding() const noexcept {
+  // Called after AllWait counted this thread in m_all_waiters (see note_idle()).
+  return outstanding() == 0;
+}
+
+void RuntimeImpl::count_finished() noexcept {
+  if (Worker* w = this_worker()) {
+    // release: outstanding() reads the spawn of every finish it reads. The waiters are woken
+    // by note_idle() when this worker runs out of work, not here on every task.
+    w->finished.store(w->finished.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    return;
+  }
+  // seq_cst: Dekker pair with a wait_all(), which counts itself in m_all_waiters and then
+  // reads this count (outstanding()).
+  m_finished_elsewhere.fetch_add(1, std::memory_order_seq_cst);
+  // This thread's own wait_all() checks for itself after the task it ran.
+  const int own = t_thread.all_wait_runtime == this ? t_thread.all_waits : 0;
+  if (m_all_waiters.load(std::memory_order_seq_cst) > own && outstanding() == 0) notify_waiters();
+}
+
+void RuntimeImpl::note_idle() {
+  // seq_cst read-modify-write (not a load): with AllWait's increment, one of the two comes
+  // second in the order of m_all_waiters and reads the other. If it is ours, we see the waiter
+  // and check for it; if it is the waiter's, it synchronizes with ours, so the waiter's
+  // outstanding() sees this worker's finished count, stored before (count_finished).
+  if (m_all_waiters.fetch_add(0, std::memory_order_seq_cst) > 0 && outstanding() == 0) notify_waiters();
+}
+
+RuntimeImpl::AllWait::AllWait(RuntimeImpl& rt) : m_rt(rt) {
+  // seq_cst: Dekker pair with count_finished() and note_idle().
+  m_rt.m_all_waiters.fetch_add(1, std::memory_order_seq_cst);
+  m_prev_runtime = t_thread.all_wait_runtime;
+  m_prev_waits = t_thread.all_waits;
+  t_thread.all_waits = m_prev_runtime == &m_rt ? m_prev_waits + 1 : 1;
+  t_thread.all_wait_runtime = &m_rt;
+}
+
+RuntimeImpl::AllWait::~AllWait() {
+  t_thread.all_wait_runtime = m_prev_runtime;
+  t_thread.all_waits = m_prev_waits;
+  m_rt.m_all_waiters.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void RuntimeImpl::defer_completion(TaskRecord& t) {
@@ -1157,7 +1240,9 @@ void RuntimeImpl::worker_main(Worker& w) {
   for (;;) {
     // 1. own work, injected work, stolen work
     TaskRecord* t = find_work(w);
-    // 2. spin briefly (yielding) before paying for a sleep and a wake-up
+    // 2. spin briefly (yielding) before paying for a sleep and a wake-up; the first time
+    // round, this worker's finished tasks may have been the last ones a wait_all() waits for
+    if (t == nullptr) note_idle();
     for (int i = 0; t == nullptr && i < k_spin_rounds; ++i) {
       std::this_thread::yield();
       t = find_work(w);
@@ -1427,8 +1512,7 @@ void RuntimeImpl::wait_records(std::vector<Ref<TaskRecord>> records) {
   }
   std::size_t next = 0;
   auto done = [&] {
-    while (next < records.size() &&
-           is_final(records[next]->m_state.load(std::memory_order_seq_cst))) {
+    while (next < records.size() && records[next]->finished()) {
       ++next;
     }
     return next == records.size();
@@ -1445,14 +1529,10 @@ void RuntimeImpl::wait_records(std::vector<Ref<TaskRecord>> records) {
 void RuntimeImpl::throw_failure(const TaskRecord& t) { throw task_error_of(t); }
 
 void RuntimeImpl::wait_all() {
-  // seq_cst: Dekker pair with finalize()'s decrement of m_outstanding.
-  m_all_waiters.fetch_add(1, std::memory_order_seq_cst);
-  struct Leave {
-    std::atomic<int>& n;
-    ~Leave() { n.fetch_sub(1, std::memory_order_seq_cst); }
-  } leave{m_all_waiters};
-  wait_until([&] { return m_outstanding.load(std::memory_order_seq_cst) == 0; },
-             [&] { return all_unfinished_roots(); });
+  {
+    AllWait counted(*this);
+    wait_until([&] { return nothing_outstanding(); }, [&] { return all_unfinished_roots(); });
+  }
   std::shared_ptr<Failure> first;
   {
     std::lock_guard<std::mutex> lock(m_failure_mutex);
@@ -1509,7 +1589,8 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
     while (!stack.empty()) {
       TaskRecord* t = stack.back();
       stack.pop_back();
-      const TaskState s = t->m_state.load(std::memory_order_seq_cst);
+      if (t->finished()) continue;
+      const TaskState s = t->m_state.load(std::memory_order_acquire);
       if (is_final(s)) continue;
       std::string line = t->display_name();
       if (s == TaskState::placeholder) {
@@ -1519,8 +1600,8 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
         bool first = true;
         for (EdgeInfo& e : t->edge_info()) {
           TaskRecord* p = e.pred.get();
-          if (p == nullptr) continue;
-          const TaskState ps = p->m_state.load(std::memory_order_seq_cst);
+          if (p == nullptr || p->finished()) continue;
+          const TaskState ps = p->m_state.load(std::memory_order_acquire);
           if (is_final(ps)) continue;
           line += (first ? "" : ", ") + p->display_name() + " (" + state_text(ps) + ")";
           first = false;
@@ -1562,16 +1643,14 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
 
 void RuntimeImpl::shutdown() noexcept {
   try {
-    m_all_waiters.fetch_add(1, std::memory_order_seq_cst);
     try {
-      wait_until([&] { return m_outstanding.load(std::memory_order_seq_cst) == 0; },
-                 [&] { return all_unfinished_roots(); });
+      AllWait counted(*this);
+      wait_until([&] { return nothing_outstanding(); }, [&] { return all_unfinished_roots(); });
     } catch (const std::exception& e) {
       std::cerr << "parla: the runtime is being destroyed but some tasks can never finish; "
                    "abandoning them.\n"
                 << e.what() << '\n';
     }
-    m_all_waiters.fetch_sub(1, std::memory_order_seq_cst);
     {
       std::lock_guard<std::mutex> lock(m_failure_mutex);
       for (const auto& f : m_failures) {

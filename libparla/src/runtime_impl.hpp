@@ -70,6 +70,10 @@ struct Worker {
   // detector: atomics so the cross-thread reads are not races, without RMW cost.
   std::atomic<std::uint64_t> tasks_run{0};
   std::atomic<std::int64_t> busy_ns{0};
+  /// Tasks this worker spawned and finished (the k_outstanding ones), written the same way:
+  /// RuntimeImpl::outstanding() sums them with the counts of the other threads.
+  std::atomic<std::int64_t> spawned{0};
+  std::atomic<std::int64_t> finished{0};
   /// Inside a body and not blocked in a wait (the deadlock detector's "someone works").
   std::atomic<bool> active{false};
   std::vector<TraceEvent> trace;  // worker only; read after join
@@ -223,6 +227,30 @@ class RuntimeImpl {
   void release_edges(TaskRecord* task) noexcept;
   std::shared_ptr<Failure> record_failure(const std::string& name, std::exception_ptr error);
   void notify_waiters();
+  /// This thread's worker of this runtime, or null.
+  [[nodiscard]] Worker* this_worker() const noexcept;
+  /// Tasks spawned and not finished: never less than the true count, and 0 only when every
+  /// task spawned before the call (and every task those spawned) has finished.
+  [[nodiscard]] std::int64_t outstanding() const noexcept;
+  /// Counts a finished task; off the workers, wakes wait_all() waiters when it was the last.
+  void count_finished() noexcept;
+  /// A worker found no work: wakes wait_all() waiters if nothing is outstanding any more.
+  void note_idle();
+  /// wait_all()'s condition: outstanding() == 0, read after a fence (see there).
+  [[nodiscard]] bool nothing_outstanding() const noexcept;
+  /// A wait for every task (wait_all, shutdown): counted in m_all_waiters and on this thread.
+  class AllWait {
+   public:
+    explicit AllWait(RuntimeImpl& rt);
+    ~AllWait();
+    AllWait(const AllWait&) = delete;
+    AllWait& operator=(const AllWait&) = delete;
+
+   private:
+    RuntimeImpl& m_rt;
+    const RuntimeImpl* m_prev_runtime = nullptr;
+    int m_prev_waits = 0;
+  };
 
   // workers
   void worker_main(Worker& w);
@@ -261,7 +289,10 @@ class RuntimeImpl {
   std::vector<std::unique_ptr<Worker>> m_workers;
   ResolvedPlacement m_default_placement;
 
-  alignas(64) std::atomic<std::int64_t> m_outstanding{0};  // spawned, not finished
+  /// Tasks spawned and finished by threads that are not this runtime's workers (the workers
+  /// count theirs in their Worker): see outstanding().
+  alignas(64) std::atomic<std::int64_t> m_spawned_elsewhere{0};
+  std::atomic<std::int64_t> m_finished_elsewhere{0};
   alignas(64) std::atomic<int> m_all_waiters{0};
   /// Workers blocked in wait_until (they sleep on their device's idle EventCount, with the
   /// idle workers): notify_waiters() wakes those EventCounts only when this is non-zero.

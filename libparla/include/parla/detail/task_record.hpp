@@ -22,6 +22,10 @@ class TaskRecord;
 struct ResolvedPlacement;
 struct TaskData;
 
+struct Edge;
+/// The sentinel that closes a successor list.
+Edge* closed_list() noexcept;
+
 /// A successor edge: what a finishing predecessor's walk reads. It lives inside the successor
 /// (its `edges` array, all four inline edges in one cache line) and is pushed onto the
 /// predecessor's lock-free successor list. The rest of the edge is its EdgeInfo, at the same
@@ -92,6 +96,12 @@ class alignas(64) TaskRecord final {
     // result and failure written before it.
     return m_state.load(std::memory_order_acquire);
   }
+  /// Whether the task finished (completed, failed or cancelled), read from its successor
+  /// list, which finalize() closes after storing the final state. seq_cst: the waits' side
+  /// of the Dekker pairs with finalize() (see there); state() is final once this is true.
+  [[nodiscard]] bool finished() const noexcept {
+    return m_successors.load(std::memory_order_seq_cst) == closed_list();
+  }
   /// The key's name, the `name` option, or "task@<address>" for an unnamed task.
   [[nodiscard]] std::string display_name() const;
   [[nodiscard]] const ResultBox& result() const noexcept { return m_result; }
@@ -116,6 +126,8 @@ class alignas(64) TaskRecord final {
   /// Parties that must finish before the task completes: the body, plus its completion
   /// token when the body deferred completion.
   std::atomic<std::uint8_t> m_finish_parties{1};
+  bool m_urgent = false;     // SpawnOptions::priority > 0: taken before the device's other tasks
+  int m_primary_device = 0;  // device whose worker runs the body
   /// Lock-free successor list; `closed_list()` once the task finished.
   std::atomic<Edge*> m_successors{nullptr};
   /// Intrusive link of the injection queues.
@@ -129,8 +141,9 @@ class alignas(64) TaskRecord final {
   // that spawned it, and every line it touches there is a miss.
   const ResolvedPlacement* m_placement = nullptr;
   std::uint64_t m_device_mask = 0;  // devices held while running
-  int m_primary_device = 0;         // device whose worker runs the body
-  int m_priority = 0;
+  /// Also here: a spawn reads it from each of its predecessors (which must be of its
+  /// runtime) and pushes an edge onto the list above.
+  RuntimeImpl* m_runtime = nullptr;
   bool m_run_inline = false;        // SpawnOptions::run_inline (and a cpu task without resources)
   // What running and finishing it read, next to its body.
   std::uint32_t m_num_edges = 0;
@@ -142,7 +155,6 @@ class alignas(64) TaskRecord final {
   TaskFunction m_body;
   ResultBox m_result;
   std::string m_name;
-  RuntimeImpl* m_runtime = nullptr;
   std::exception_ptr m_error;  // body's exception (guarded by k_has_error)
   std::shared_ptr<Failure> m_failure;
 
@@ -163,9 +175,6 @@ class alignas(64) TaskRecord final {
  private:
   void destroy() noexcept;
 };
-
-/// The sentinel that closes a successor list.
-Edge* closed_list() noexcept;
 
 /// `what()` of an exception, or a note that it is not a std::exception.
 [[nodiscard]] std::string exception_text(const std::exception_ptr& e);
