@@ -5,6 +5,12 @@ sweep per configuration each (interleaved, so that a slow spell of a shared mach
 every configuration alike), and reports the median METG(50%) of each and Parla's ratio to
 MPI: the median over the rounds of (Parla's METG / MPI's METG in the same round).
 
+Before each round it runs core_latency (the cross-core round trip of a cache line, built next
+to the Task Bench programs): on a shared machine it swings by several times within minutes,
+and Parla's METG with it. Rounds whose probe is within 2 x the run's lowest are "quiet"; the
+ratio over them (ratio_to_mpi_quiet) is reported beside the ratio over every round, which is
+what the goal is judged on.
+
 Task Bench's METG (Slaughter et al., SC'20): efficiency = achieved FLOP/s / peak FLOP/s;
 task granularity = wall time x cores / tasks; METG = the granularity where efficiency falls
 through 50%. Goal (issue 8): Parla's METG(stencil_1d, width = 2 x cores) within 2 x MPI's.
@@ -29,6 +35,15 @@ from pathlib import Path
 
 def log(message: str) -> None:
     print(f"metg: {message}", file=sys.stderr, flush=True)
+
+
+def core_latency(nice: list[str], probe: Path, env: dict) -> float | None:
+    """The probe's cross-core round trip in ns, or None (with a note) when it fails."""
+    proc = subprocess.run([*nice, str(probe)], capture_output=True, text=True, env=env)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        log(f"core_latency failed (exit {proc.returncode}): {proc.stderr.strip()}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]["round_trip_ns"]
 
 
 def mpirun_prefix(ranks: int, threaded: bool) -> list[str]:
@@ -169,7 +184,14 @@ def main() -> int:
     metgs: dict[str, list] = {name: [] for name in configs}
     sweeps: dict[str, list] = {name: [] for name in configs}
     names = list(configs)
+    # The cross-core round trip of a cache line before each round (None without the probe):
+    # on a shared machine it swings by several times, and Parla's METG with it.
+    probe = build / "core_latency"
+    latencies: list = []
     for i in range(args.sweeps):
+        latencies.append(core_latency(nice, probe, env) if probe.exists() else None)
+        if latencies[-1] is not None:
+            log(f"round {i + 1}/{args.sweeps}: cross-core round trip {latencies[-1]:.0f} ns")
         # Every configuration once per round, the order reversed every other round.
         for name in names if i % 2 == 0 else names[::-1]:
             cmd = configs[name]
@@ -196,7 +218,11 @@ def main() -> int:
         log(f"{name}: METG(50%) median {results[name]['metg_us']} us over {metgs[name]}")
 
     mpi = results.get("mpi", {}).get("metg_us")
-    metrics: dict = {"configs": results}
+    metrics: dict = {"configs": results, "core_latency_ns_runs": latencies}
+    # Quiet rounds: a probe within 2 x the run's lowest (the machine's usual speed).
+    known = [x for x in latencies if x is not None]
+    quiet = [x is not None and x <= 2 * min(known) for x in latencies] if known else []
+    metrics["quiet_rounds"] = [i + 1 for i, q in enumerate(quiet) if q]
     goal = None
     for name, r in results.items():
         if name == "mpi" or "mpi" not in results:
@@ -212,6 +238,18 @@ def main() -> int:
             log(
                 f"{name}: {r['metg_us']:.3f} us (MPI {mpi:.3f} us); paired ratio to MPI, median "
                 f"{r['ratio_to_mpi']:.2f} x over {' '.join(f'{x:.2f}' for x in paired)}"
+            )
+        in_quiet = [
+            p / m
+            for p, m, q in zip(metgs[name], metgs["mpi"], quiet)
+            if q and p is not None and m is not None and m > 0
+        ]
+        if in_quiet:
+            # Reported beside the ratio over every round, which is what the goal is judged on.
+            r["ratio_to_mpi_quiet"] = statistics.median(in_quiet)
+            log(
+                f"{name}: paired ratio to MPI in the {len(in_quiet)} quiet round(s), median "
+                f"{r['ratio_to_mpi_quiet']:.2f} x"
             )
     ratios = [r.get("ratio_to_mpi") for n, r in results.items() if n != "mpi"]
     ratios = [x for x in ratios if x is not None]

@@ -67,6 +67,15 @@ def test_rounds_interleave_and_the_ratio_is_paired_per_round():
     assert configs["mpi"]["metg_us"] == pytest.approx(statistics.median(mpi))
     assert result["metrics"]["best_ratio_to_mpi"] == pytest.approx(statistics.median(paired))
     assert result["metrics"]["goal_within_2x_mpi"] == (statistics.median(paired) <= 2.0)
+    # A cross-core probe before every round; the quiet ratio pairs only the quiet rounds.
+    latencies = result["metrics"]["core_latency_ns_runs"]
+    assert len(latencies) == 3 and all(x > 0 for x in latencies)
+    quiet = result["metrics"]["quiet_rounds"]
+    assert quiet == [i + 1 for i, x in enumerate(latencies) if x <= 2 * min(latencies)]
+    assert configs["parla-1xN"]["ratio_to_mpi_quiet"] == pytest.approx(
+        statistics.median(paired[i - 1] for i in quiet)
+    )
+    assert re.search(r"round 1/3: cross-core round trip \d+ ns", proc.stderr)
     # Parla's sweep points say how long spawning the graph took; MPI spawns nothing.
     parla_points = configs["parla-1xN"]["sweep"]
     assert parla_points and all(0 < p["spawn_seconds"] <= p["seconds"] for p in parla_points)
@@ -87,3 +96,19 @@ def test_bad_arguments_say_what_is_wrong(args, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert proc.stdout == ""
+
+
+def test_core_latency_probe_reports_a_round_trip_and_rejects_bad_input():
+    probe = Path(BUILD) / "apps" / "taskbench" / "core_latency"
+    proc = subprocess.run(
+        [str(probe), "--round-trips", "2000", "--trials", "3"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    runs = result["metrics"]["round_trip_ns_runs"]
+    assert len(runs) == 3 and all(x > 0 for x in runs)
+    assert result["metrics"]["round_trip_ns"] == pytest.approx(statistics.median(runs), rel=1e-3)
+    bad = subprocess.run([str(probe), "--trials", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "--trials needs a positive integer, got '0'" in bad.stderr
+    assert bad.stdout == ""
