@@ -20,7 +20,13 @@ void Runtime::wait(const Dep& what) {
   const auto& v = what.value();
   if (const Task* t = std::get_if<Task>(&v)) {
     if (!t->valid()) throw Error("wait() on an empty Task handle");
-    records.push_back(detail::Ref<detail::TaskRecord>::share(t->record()));
+    detail::TaskRecord* r = t->record();
+    // Finished already (a loop that waits for what it spawned a while ago): no list, no counts.
+    if (r->m_runtime == m_impl.get() && r->finished()) {
+      if (r->state() != TaskState::completed) m_impl->throw_failure(*r);
+      return;
+    }
+    records.push_back(detail::Ref<detail::TaskRecord>::share(r));
   } else if (const TaskRef* r = std::get_if<TaskRef>(&v)) {
     if (!r->valid()) throw Error("wait() on an empty TaskRef");
     records.push_back(r->space()->get_or_create(r->key()));

@@ -1352,6 +1352,9 @@ bool RuntimeImpl::anyone_active() const noexcept {
 
 void RuntimeImpl::wait_until(const std::function<bool()>& done,
                              const std::function<std::vector<Ref<TaskRecord>>()>& roots) {
+  // Already done: none of the set-up below (counts other threads read, the clock, the
+  // drivers). Not done: the protocol below counts this thread before it checks again.
+  if (done()) return;
   Worker* w = t_thread.runtime == this ? t_thread.worker : nullptr;
   EventCount& ec = w != nullptr ? m_devices[static_cast<std::size_t>(w->device)]->idle : m_helper_idle;
 
@@ -1507,7 +1510,10 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
 void RuntimeImpl::wait_records(std::vector<Ref<TaskRecord>> records) {
   for (const auto& r : records) {
     if (r->m_runtime != this) throw Error("cannot wait for '" + r->display_name() + "': it belongs to another runtime");
-    // seq_cst: Dekker pair with finalize() (state store, then flag load).
+    // A finished task needs no wake-up (a loop that waits for what it spawned a while ago
+    // mostly finds it finished): no read-modify-write of its flags.
+    if (r->finished()) continue;
+    // seq_cst: Dekker pair with finalize() (list exchange, then flag load).
     r->m_flags.fetch_or(TaskRecord::k_waited, std::memory_order_seq_cst);
   }
   std::size_t next = 0;

@@ -59,6 +59,41 @@ TEST_P(ErrorTest, FailureCancelsTransitiveDependentsWhichNeverRun) {
   for (int i = 1; i < 50; ++i) EXPECT_EQ(T[i].task().state(), parla::TaskState::cancelled);
 }
 
+TEST_P(ErrorTest, WaitsOnFinishedTasksStillReportTheirOutcome) {
+  // A wait on a task that already finished returns at once (no list, no counts), with the
+  // same outcome as a wait that had to block: every wait on a failed task rethrows.
+  parla::Runtime rt(config());
+  parla::Task good = rt.spawn({}, [] { return 7; });
+  parla::Task bad = rt.spawn({.name = "bad"}, [] { throw std::runtime_error("late look"); });
+  parla::Task cancelled = rt.spawn({.dependencies = {bad}, .name = "after"}, [] {});
+  EXPECT_THROW(rt.wait_all(), parla::TaskError);
+  ASSERT_TRUE(good.done() && bad.done() && cancelled.done());
+  for (int i = 0; i < 2; ++i) {
+    rt.wait(good);
+    EXPECT_EQ(good.get<int>(), 7);
+    try {
+      rt.wait(bad);
+      FAIL() << "a wait on a failed task must rethrow, every time";
+    } catch (const parla::TaskError& e) {
+      EXPECT_EQ(std::string(e.what()), "task 'bad' failed: late look");
+    }
+    try {
+      rt.wait(cancelled);
+      FAIL() << "a wait on a cancelled task must rethrow, every time";
+    } catch (const parla::TaskError& e) {
+      EXPECT_EQ(std::string(e.what()), "task 'after' was cancelled because task 'bad' failed: late look");
+    }
+  }
+  // A finished task of another runtime is still refused.
+  parla::Runtime other(config());
+  try {
+    other.wait(good);
+    FAIL() << "a task of another runtime must be refused";
+  } catch (const parla::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("belongs to another runtime"), std::string::npos) << e.what();
+  }
+}
+
 TEST_P(ErrorTest, WaitAllRethrowsTheFirstUnreportedFailureOnce) {
   parla::Runtime rt(config());
   rt.spawn({.name = "bad"}, [] { throw std::runtime_error("nobody waited"); });
