@@ -236,7 +236,8 @@ class RuntimeImpl {
   void count_finished() noexcept;
   /// A worker found no work: wakes wait_all() waiters if nothing is outstanding any more.
   void note_idle();
-  /// wait_all()'s condition: outstanding() == 0, read after a fence (see there).
+  /// wait_all()'s condition, outstanding() == 0, for a thread AllWait has counted (see
+  /// note_idle()).
   [[nodiscard]] bool nothing_outstanding() const noexcept;
   /// A wait for every task (wait_all, shutdown): counted in m_all_waiters and on this thread.
   class AllWait {
