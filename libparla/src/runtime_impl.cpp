@@ -499,7 +499,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   // 4. Release the guard and the counts of the predecessors that had finished.
   if (t->m_pending.fetch_sub(1 + finished_preds, std::memory_order_acq_rel) == 1 + finished_preds) {
     ExecContext ex;
-    ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+    ex.worker = this_worker();
     std::vector<TaskRecord*> inline_ready;
     if (t->m_run_inline) ex.inline_ready = &inline_ready;
     on_ready(t, ex);
@@ -1103,7 +1103,7 @@ std::shared_ptr<const RuntimeImpl::DriverList> RuntimeImpl::wait_drivers() const
 }
 
 bool RuntimeImpl::on_worker_thread() const noexcept {
-  return t_thread.runtime == this && t_thread.worker != nullptr;
+  return this_worker() != nullptr;
 }
 
 void RuntimeImpl::notify_waiters() {
@@ -1136,11 +1136,6 @@ std::int64_t RuntimeImpl::outstanding() const noexcept {
   std::int64_t spawned = m_spawned_elsewhere.load(std::memory_order_acquire);
   for (const auto& w : m_workers) spawned += w->spawned.load(std::memory_order_acquire);
   return spawned - finished;
-}
-
-bool RuntimeImpl::nothing_outstanding() const noexcept {
-  // Called after AllWait counted this thread in m_all_waiters (see note_idle()).
-  return outstanding() == 0;
 }
 
 void RuntimeImpl::count_finished() noexcept {
@@ -1203,7 +1198,7 @@ void RuntimeImpl::complete_deferred(TaskRecord* t, std::exception_ptr error, boo
   if (t->m_finish_parties.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     m_deferred_outstanding.fetch_sub(1, std::memory_order_relaxed);
     ExecContext ex;
-    ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+    ex.worker = this_worker();
     // A thread outside the pool (a progress engine fulfilling a token) runs the released
     // run_inline tasks itself: the next send of a chain is posted without waking a worker.
     std::vector<TaskRecord*> inline_ready;
@@ -1222,7 +1217,7 @@ void RuntimeImpl::fail_placeholder(TaskRecord* t, const std::string& why) {
   }
   t->m_failure = record_failure(t->display_name(), std::make_exception_ptr(Error(why)));
   ExecContext ex;
-  ex.worker = t_thread.runtime == this ? t_thread.worker : nullptr;
+  ex.worker = this_worker();
   finalize(t, TaskState::failed, ex);
   drain_cancelled(ex);
   m_helper_progress.fetch_add(1, std::memory_order_relaxed);
@@ -1355,7 +1350,7 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
   // Already done: none of the set-up below (counts other threads read, the clock, the
   // drivers). Not done: the protocol below counts this thread before it checks again.
   if (done()) return;
-  Worker* w = t_thread.runtime == this ? t_thread.worker : nullptr;
+  Worker* w = this_worker();
   EventCount& ec = w != nullptr ? m_devices[static_cast<std::size_t>(w->device)]->idle : m_helper_idle;
 
   // While blocked here this thread's body does not count as progress-making work, and a worker
@@ -1537,7 +1532,7 @@ void RuntimeImpl::throw_failure(const TaskRecord& t) { throw task_error_of(t); }
 void RuntimeImpl::wait_all() {
   {
     AllWait counted(*this);
-    wait_until([&] { return nothing_outstanding(); }, [&] { return all_unfinished_roots(); });
+    wait_until([&] { return outstanding() == 0; }, [&] { return all_unfinished_roots(); });
   }
   std::shared_ptr<Failure> first;
   {
@@ -1651,7 +1646,7 @@ void RuntimeImpl::shutdown() noexcept {
   try {
     try {
       AllWait counted(*this);
-      wait_until([&] { return nothing_outstanding(); }, [&] { return all_unfinished_roots(); });
+      wait_until([&] { return outstanding() == 0; }, [&] { return all_unfinished_roots(); });
     } catch (const std::exception& e) {
       std::cerr << "parla: the runtime is being destroyed but some tasks can never finish; "
                    "abandoning them.\n"

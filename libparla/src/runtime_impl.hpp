@@ -236,10 +236,8 @@ class RuntimeImpl {
   void count_finished() noexcept;
   /// A worker found no work: wakes wait_all() waiters if nothing is outstanding any more.
   void note_idle();
-  /// wait_all()'s condition, outstanding() == 0, for a thread AllWait has counted (see
-  /// note_idle()).
-  [[nodiscard]] bool nothing_outstanding() const noexcept;
-  /// A wait for every task (wait_all, shutdown): counted in m_all_waiters and on this thread.
+  /// A wait for every task (wait_all, shutdown): counted in m_all_waiters and on this thread,
+  /// before it reads outstanding() (see note_idle()).
   class AllWait {
    public:
     explicit AllWait(RuntimeImpl& rt);
