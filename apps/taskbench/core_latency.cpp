@@ -14,12 +14,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "../shared/parse_int.hpp"
 
 namespace {
 
@@ -36,17 +38,6 @@ void usage(const char* argv0) {
       "  --trials T       trials; the median counts (default 5)\n"
       "The last line on stdout is a JSON object; progress goes to stderr.\n",
       argv0);
-}
-
-/// Parses a positive integer option value, or says what is wrong and exits with 2.
-long positive(const char* name, const char* text) {
-  char* end = nullptr;
-  const long v = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || v < 1) {
-    std::fprintf(stderr, "core_latency: %s needs a positive integer, got '%s'\n", name, text);
-    std::exit(2);
-  }
-  return v;
 }
 
 /// The first two cores of the process's affinity set (fewer when it has fewer).
@@ -107,23 +98,28 @@ double trial(long round_trips, const std::vector<int>& cores) {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      usage(argv[0]);
-      return 0;
-    }
-    if ((a == "--round-trips" || a == "--trials") && i + 1 < argc) {
-      const long v = positive(a.c_str(), argv[++i]);
-      if (a == "--round-trips") {
-        o.round_trips = v;
-      } else {
-        o.trials = static_cast<int>(std::min(v, 1000L));
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--help" || a == "-h") {
+        usage(argv[0]);
+        return 0;
       }
-      continue;
+      if ((a == "--round-trips" || a == "--trials") && i + 1 < argc) {
+        const std::int64_t v = parla_apps::parse_int(a, argv[++i], 1);
+        if (a == "--round-trips") {
+          o.round_trips = static_cast<long>(v);
+        } else {
+          o.trials = static_cast<int>(std::min<std::int64_t>(v, 1000));
+        }
+        continue;
+      }
+      std::fprintf(stderr, "core_latency: unknown or incomplete option '%s' (see --help)\n",
+                   a.c_str());
+      return 2;
     }
-    std::fprintf(stderr, "core_latency: unknown or incomplete option '%s' (see --help)\n",
-                 a.c_str());
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "core_latency: %s\n", e.what());
     return 2;
   }
   const std::vector<int> cores = two_cores();
@@ -132,7 +128,8 @@ int main(int argc, char** argv) {
     ns.push_back(trial(o.round_trips, cores));
   std::vector<double> sorted = ns;
   std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
+  const std::size_t mid = sorted.size() / 2;
+  const double median = sorted.size() % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   std::fprintf(
       stderr, "core_latency: cores %s, %.0f ns per round trip (median of %d trials of %ld)\n",
       cores.size() == 2 ? (std::to_string(cores[0]) + " and " + std::to_string(cores[1])).c_str()

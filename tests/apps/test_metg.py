@@ -117,5 +117,5 @@ def test_core_latency_probe_reports_a_round_trip_and_rejects_bad_input():
     assert result["metrics"]["round_trip_ns"] == pytest.approx(statistics.median(runs), rel=1e-3)
     bad = subprocess.run([str(probe), "--trials", "0"], capture_output=True, text=True)
     assert bad.returncode == 2
-    assert "--trials needs a positive integer, got '0'" in bad.stderr
+    assert "--trials expects an integer >= 1, got '0'" in bad.stderr
     assert bad.stdout == ""
