@@ -442,8 +442,9 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
 
   // relaxed: this task cannot finish (and be counted finished) before its spawn guard is
   // released below, which happens after this increment in program order.
-  if (Worker* w = this_worker()) {
-    w->spawned.store(w->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  Worker* const me = this_worker();
+  if (me != nullptr) {
+    me->spawned.store(me->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   } else {
     m_spawned_elsewhere.fetch_add(1, std::memory_order_relaxed);
   }
@@ -499,7 +500,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   // 4. Release the guard and the counts of the predecessors that had finished.
   if (t->m_pending.fetch_sub(1 + finished_preds, std::memory_order_acq_rel) == 1 + finished_preds) {
     ExecContext ex;
-    ex.worker = this_worker();
+    ex.worker = me;
     std::vector<TaskRecord*> inline_ready;
     if (t->m_run_inline) ex.inline_ready = &inline_ready;
     on_ready(t, ex);
