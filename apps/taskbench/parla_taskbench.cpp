@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <span>
 #include <parla/mpi/mpi.hpp>
 #include <parla/parla.hpp>
 #include <string>
@@ -128,45 +129,40 @@ RunResult run_graph(parla::Runtime& rt, parla::mpi::Comm& comm, const Graph& g, 
     rt.wait_all();
     finished = taskbench::now_seconds();  // before the spaces' bookkeeping is torn down
   } else {
-    // The same graph with anonymous tasks: dependencies are the Task handles spawn returned
-    // (row t kept, and row t - 1 until its last reader), so no key is ever looked up.
-    // A row's last reader of a handle of the previous row takes it over (moves it) instead of
-    // copying it: a copy is one more count on the predecessor's record, and dropping the
-    // handle later is one more, on a record that has run on another core by then.
+    // The same graph with anonymous tasks spawned with spawn_after: dependencies are the Task
+    // handles of row t - 1 (and of this row's receives), so no key is ever looked up and no
+    // dependency list is built. A point whose inputs are a run of local columns (a stencil's
+    // p - 1, p, p + 1) passes that run of the previous row's handles as it is; any other
+    // gathers copies of the handles into a reused buffer.
     std::vector<parla::Task> prev(static_cast<std::size_t>(s->local_n));
     std::vector<parla::Task> cur(static_cast<std::size_t>(s->local_n));
     std::vector<parla::Task> ghost_tasks;
-    std::vector<int> readers(static_cast<std::size_t>(s->local_n));  // prev's readers left
+    std::vector<parla::Task> gathered;
     for (long t = 0; t < g.steps; ++t) {
       const StepPlan& sp = s->plans[static_cast<std::size_t>(t)];
-      std::fill(readers.begin(), readers.end(), 0);
-      for (const StepPlan::Point& pt : sp.points) {
-        for (long q : pt.inputs) {
-          if (s->local(q)) ++readers[static_cast<std::size_t>(q - s->local_lo)];
-        }
-      }
       ghost_tasks.clear();
       for (std::size_t k = 0; k < sp.ghosts.size(); ++k) {
         ghost_tasks.push_back(comm.recv(s->ghosts[static_cast<std::size_t>(t)].data() + k * s->words,
                                         g.output_bytes, sp.ghost_owner[k], 0));
       }
       for (const StepPlan::Point& pt : sp.points) {
-        std::vector<parla::Dep> deps;
-        deps.reserve(pt.inputs.size());
-        for (long q : pt.inputs) {
-          if (!s->local(q)) {
-            deps.emplace_back(ghost_tasks[static_cast<std::size_t>(sp.ghost_index(q))]);
-            continue;
+        const std::vector<long>& in = pt.inputs;
+        std::span<const parla::Task> after;
+        if (!in.empty() && s->local(in.front()) && s->local(in.back()) &&
+            in.back() - in.front() + 1 == static_cast<long>(in.size()) &&
+            std::is_sorted(in.begin(), in.end())) {
+          after = std::span<const parla::Task>(prev).subspan(
+              static_cast<std::size_t>(in.front() - s->local_lo), in.size());
+        } else {
+          gathered.clear();
+          for (long q : in) {
+            gathered.push_back(s->local(q) ? prev[static_cast<std::size_t>(q - s->local_lo)]
+                                           : ghost_tasks[static_cast<std::size_t>(sp.ghost_index(q))]);
           }
-          const auto i = static_cast<std::size_t>(q - s->local_lo);
-          if (--readers[i] == 0) {
-            deps.emplace_back(std::move(prev[i]));
-          } else {
-            deps.emplace_back(prev[i]);
-          }
+          after = gathered;
         }
         cur[static_cast<std::size_t>(pt.p - s->local_lo)] =
-            rt.spawn({.dependencies = std::move(deps)}, [s, t, &pt] { s->execute(t, pt); });
+            rt.spawn_after(after, [s, t, &pt] { s->execute(t, pt); });
       }
       for (const auto& [q, dst] : sp.sends) {
         comm.send(s->output(t, q), g.output_bytes, dst, 0,

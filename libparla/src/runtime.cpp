@@ -15,6 +15,10 @@ Task Runtime::submit(SpawnOptions&& options, detail::TaskFunction&& body) {
   return Task(m_impl->submit(std::move(options), std::move(body)));
 }
 
+Task Runtime::submit_after(std::span<const Task> after, detail::TaskFunction&& body) {
+  return Task(m_impl->submit_after(after, std::move(body)));
+}
+
 void Runtime::wait(const Dep& what) {
   std::vector<detail::Ref<detail::TaskRecord>> records;
   const auto& v = what.value();

@@ -440,18 +440,52 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     if (m_infer && o.infer_dependencies) infer_from_accesses(t, preds);
   }
 
-  // relaxed: this task cannot finish (and be counted finished) before its spawn guard is
-  // released below, which happens after this increment in program order.
   Worker* const me = this_worker();
+  count_spawned(me);
+  wire_and_release(t, fresh, static_cast<std::uint32_t>(preds.size()),
+                   [&](std::uint32_t i) { return std::move(preds[i]); }, me);
+  return record;
+}
+
+Ref<TaskRecord> RuntimeImpl::submit_after(std::span<const Task> after, TaskFunction&& body) {
+  // The lean spawn: an anonymous cpu task with default options, ordered after `after`. No
+  // options, no predecessor list: the edges take their references from the handles.
+  for (const Task& p : after) {
+    if (!p.valid()) throw Error("spawn_after: a dependency is an empty Task handle; pass a spawned task");
+    if (p.record()->m_runtime != this) {
+      throw Error("spawn_after: a dependency, '" + p.record()->display_name() +
+                  "', belongs to another runtime");
+    }
+  }
+  Ref<TaskRecord> record = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the count
+  TaskRecord* t = record.get();
+  on_record_created(*t);
+  t->m_flags.store(TaskRecord::k_spawned | TaskRecord::k_outstanding, std::memory_order_relaxed);
+  t->m_body = std::move(body);
+  t->m_placement = &m_default_placement;
+  t->m_refs.store(2, std::memory_order_relaxed);  // the handle and the execution reference
+  Worker* const me = this_worker();
+  count_spawned(me);
+  wire_and_release(t, /*fresh=*/true, static_cast<std::uint32_t>(after.size()),
+                   [&](std::uint32_t i) { return Ref<TaskRecord>::share(after[i].record()); }, me);
+  return record;
+}
+
+void RuntimeImpl::count_spawned(Worker* me) noexcept {
+  // relaxed: the task cannot finish (and be counted finished) before its spawn guard is
+  // released, which happens after this increment in program order.
   if (me != nullptr) {
     me->spawned.store(me->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   } else {
     m_spawned_elsewhere.fetch_add(1, std::memory_order_relaxed);
   }
+}
 
-  // 3. Wire the edges. The spawn guard (m_pending starts at 1) keeps the task from becoming
-  // ready while edges are added.
-  const auto n = static_cast<std::uint32_t>(preds.size());
+template <class PredAt>
+void RuntimeImpl::wire_and_release(TaskRecord* t, bool fresh, std::uint32_t n, PredAt&& pred_at,
+                                   Worker* me) {
+  // The spawn guard (m_pending starts at 1) keeps the task from becoming ready while edges
+  // are added.
   Edge* edges = t->m_inline_edges;
   EdgeInfo* infos = t->m_inline_edge_info;
   if (n > std::size(t->m_inline_edges)) {
@@ -474,8 +508,8 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   for (std::uint32_t i = 0; i < n; ++i) {
     Edge* e = &edges[i];
     e->succ = t;
-    TaskRecord* pred = preds[i].get();
-    infos[i].pred = std::move(preds[i]);
+    infos[i].pred = pred_at(i);
+    TaskRecord* pred = infos[i].pred.get();
     if (!push_successor(pred, e)) {
       // The predecessor already finished (its list is closed).
       ++finished_preds;
@@ -492,12 +526,11 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     }
   }
   t->m_num_edges = n;
-  pred_buffer.give_back();
   // release: publishes the edges to the deadlock report, which only reads the edges of tasks
   // it sees pending (acquire).
   t->m_state.store(TaskState::pending, std::memory_order_release);
 
-  // 4. Release the guard and the counts of the predecessors that had finished.
+  // Release the guard and the counts of the predecessors that had finished.
   if (t->m_pending.fetch_sub(1 + finished_preds, std::memory_order_acq_rel) == 1 + finished_preds) {
     ExecContext ex;
     ex.worker = me;
@@ -507,7 +540,6 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     drain_cancelled(ex);
     run_inline_ready(ex);
   }
-  return record;
 }
 
 bool RuntimeImpl::push_successor(TaskRecord* pred, Edge* edge) noexcept {

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@
 #include <parla/runtime_config.hpp>
 #include <parla/runtime_stats.hpp>
 #include <parla/spawn_options.hpp>
+#include <parla/task.hpp>
 #include <parla/wait_driver.hpp>
 
 #include "chase_lev_deque.hpp"
@@ -131,6 +133,8 @@ class RuntimeImpl {
 
   // ---- API used by the public classes ----------------------------------------------------
   Ref<TaskRecord> submit(SpawnOptions&& options, TaskFunction&& body);
+  /// Runtime::spawn_after: an anonymous cpu task with default options after `after`.
+  Ref<TaskRecord> submit_after(std::span<const Task> after, TaskFunction&& body);
   void wait_records(std::vector<Ref<TaskRecord>> records);
   void wait_all();
   /// Waits for everything without throwing; reports on stderr. Used by ~Runtime.
@@ -179,6 +183,12 @@ class RuntimeImpl {
                                              std::unique_ptr<ResolvedPlacement>& storage) const;
   void collect_predecessors(Dep& dep, std::vector<Ref<TaskRecord>>& out) const;
   static bool push_successor(TaskRecord* pred, Edge* edge) noexcept;
+  /// Counts a spawn in the spawning thread's outstanding-task count.
+  void count_spawned(Worker* me) noexcept;
+  /// Pushes the new task's `n` edges (the i-th predecessor's reference from `pred_at(i)`)
+  /// and releases its spawn guard; a task with nothing left to wait for is made ready here.
+  template <class PredAt>
+  void wire_and_release(TaskRecord* t, bool fresh, std::uint32_t n, PredAt&& pred_at, Worker* me);
 
   // readiness, mapping, resources
   void on_ready(TaskRecord* task, ExecContext& ex);

@@ -1,6 +1,8 @@
 // Dependencies (tasks, elements, slices), nested tasks and deferred completion.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <span>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -91,6 +93,61 @@ TEST_P(DependencyTest, ADependencyListCanBeGivenToSeveralSpawns) {
   EXPECT_EQ(a.get<int>(), 0);
   EXPECT_GT(b.get<int>(), 0);
   EXPECT_GT(c.get<int>(), 0);
+}
+
+TEST_P(DependencyTest, SpawnAfterOrdersAWideStencilLikeSpawn) {
+  // spawn_after (handles, no options) builds the same graph as spawn with dependencies: a
+  // 1-D stencil whose every point reads its neighbours of the previous row, more than four
+  // predecessors for the wide points (the edges then leave the record's inline array).
+  parla::Runtime rt(config());
+  constexpr int k_width = 8;
+  constexpr int k_steps = 60;
+  std::vector<std::vector<long>> value(k_steps, std::vector<long>(k_width, -1));
+  std::vector<parla::Task> prev(k_width);
+  std::vector<parla::Task> cur(k_width);
+  for (int t = 0; t < k_steps; ++t) {
+    for (int p = 0; p < k_width; ++p) {
+      const int radius = p % 4 == 3 ? 3 : 1;
+      const int lo = std::max(0, p - radius);
+      const int hi = std::min(k_width - 1, p + radius);
+      std::span<const parla::Task> after;
+      if (t > 0) after = std::span<const parla::Task>(prev).subspan(lo, hi - lo + 1);
+      cur[p] = rt.spawn_after(after, [&value, t, p, lo, hi] {
+        long sum = 1;
+        if (t > 0) {
+          for (int q = lo; q <= hi; ++q) {
+            if (value[t - 1][q] < 0) return -1L;  // ran before an input: the order is broken
+            sum += value[t - 1][q] % 1000;
+          }
+        }
+        value[t][p] = sum;
+        return sum;
+      });
+    }
+    std::swap(prev, cur);
+  }
+  rt.wait_all();
+  for (int p = 0; p < k_width; ++p) EXPECT_EQ(prev[p].get<long>(), value[k_steps - 1][p]);
+  for (const auto& row : value) {
+    for (long v : row) EXPECT_GT(v, 0);
+  }
+}
+
+TEST_P(DependencyTest, SpawnAfterTakesAListAndFinishedTasks) {
+  parla::Runtime rt(config());
+  std::atomic<int> order{0};
+  parla::Task a = rt.spawn_after({}, [&] { return order.fetch_add(1); });
+  parla::Task b = rt.spawn_after({a}, [&] { return order.fetch_add(1); });
+  parla::Task c = rt.spawn_after({a, b}, [&](parla::TaskContext&) { return order.fetch_add(1); });
+  rt.wait(c);
+  EXPECT_EQ(a.get<int>(), 0);
+  EXPECT_EQ(b.get<int>(), 1);
+  EXPECT_EQ(c.get<int>(), 2);
+  // The handles are not consumed, and a finished predecessor is already satisfied.
+  parla::Task d = rt.spawn_after({a, c}, [] { return 7; });
+  rt.wait(d);
+  EXPECT_EQ(d.get<int>(), 7);
+  EXPECT_EQ(a.get<int>(), 0);
 }
 
 long fib(parla::Runtime& rt, int n) {

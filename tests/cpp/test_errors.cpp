@@ -171,6 +171,42 @@ TEST_P(ErrorTest, SpawnErrorsLeaveNothingBehind) {
   EXPECT_EQ(T[0].result<int>(), 2);
 }
 
+TEST_P(ErrorTest, SpawnAfterRefusesBadHandlesAndCancelsAfterAFailure) {
+  parla::Runtime rt(config());
+  parla::Runtime other(config());
+  std::atomic<int> ran{0};
+  parla::Task ok = rt.spawn_after({}, [] { return 1; });
+  try {
+    (void)rt.spawn_after({ok, parla::Task{}}, [&] { ran.fetch_add(1); });
+    FAIL() << "an empty handle must be refused";
+  } catch (const parla::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty Task handle"), std::string::npos) << e.what();
+  }
+  parla::Task foreign = other.spawn_after({}, [] {});
+  try {
+    (void)rt.spawn_after({foreign}, [&] { ran.fetch_add(1); });
+    FAIL() << "a task of another runtime must be refused";
+  } catch (const parla::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("belongs to another runtime"), std::string::npos) << e.what();
+  }
+  // Nothing was spawned by the refused calls: wait_all() has only `ok` to wait for.
+  rt.wait_all();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(rt.stats().tasks_run, 1U);
+
+  parla::Task bad = rt.spawn_after({}, [] { throw std::runtime_error("root cause"); });
+  parla::Task after = rt.spawn_after({ok, bad}, [&] { ran.fetch_add(1); });
+  try {
+    rt.wait(after);
+    FAIL() << "a dependent of a failed task must report the failure";
+  } catch (const parla::TaskError& e) {
+    EXPECT_NE(std::string(e.what()).find("was cancelled because task"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("root cause"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(after.state(), parla::TaskState::cancelled);
+  EXPECT_EQ(ran.load(), 0);
+}
+
 PARLA_INSTANTIATE_SWEEP(ErrorTest);
 
 }  // namespace

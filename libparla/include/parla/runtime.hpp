@@ -2,8 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -78,6 +80,25 @@ class Runtime {
                   detail::TaskFunction(detail::BodyAdapter<Fn>{std::forward<F>(body)}));
   }
 
+  /// The lean spawn: an anonymous cpu task with default options that runs after every task
+  /// in `after` — what `spawn({.dependencies = {a, b}}, body)` does, without building the
+  /// options or a dependency list (no allocation for either). For hot loops that spawn many
+  /// small tasks from C++ and hold Task handles. Throws parla::Error for an empty handle or
+  /// one of another runtime; nothing is spawned then.
+  template <class F>
+  Task spawn_after(std::span<const Task> after, F&& body) {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_invocable_v<Fn&, TaskContext&> || std::is_invocable_v<Fn&>,
+                  "a task body must be callable as body() or body(parla::TaskContext&)");
+    static_assert(std::is_move_constructible_v<Fn>, "a task body must be movable");
+    return submit_after(after, detail::TaskFunction(detail::BodyAdapter<Fn>{std::forward<F>(body)}));
+  }
+  /// `rt.spawn_after({a, b}, body)`.
+  template <class F>
+  Task spawn_after(std::initializer_list<Task> after, F&& body) {
+    return spawn_after(std::span<const Task>(after.begin(), after.size()), std::forward<F>(body));
+  }
+
   /// Waits for a task, an element, or every element of a slice; rethrows the first failure
   /// among them as parla::TaskError, or throws parla::DeadlockError when nothing can make
   /// progress for the deadlock timeout.
@@ -125,6 +146,7 @@ class Runtime {
 
  private:
   Task submit(SpawnOptions&& options, detail::TaskFunction&& body);
+  Task submit_after(std::span<const Task> after, detail::TaskFunction&& body);
   std::unique_ptr<detail::RuntimeImpl> m_impl;
 };
 
