@@ -457,8 +457,11 @@ bool RuntimeImpl::launch_data(TaskRecord* t, ExecContext& /*ex*/) {
     if (be.has_streams()) d.streams[i] = &be.compute_stream();
   }
   // Runahead: predecessors on this device released us once their work was enqueued.
-  for (EdgeInfo& e : t->edge_info()) {
-    if (e.released.load(std::memory_order_acquire) == 1 && e.event) d.waits[0].push_back(e.event);
+  for (std::uint32_t i = 0; i < t->m_num_edges; ++i) {
+    // A 1 was stored after the event (acq_rel), and the event's slot made the cold part.
+    if (t->released_at(i).load(std::memory_order_acquire) == 1) {
+      if (const std::shared_ptr<Event>& ev = t->event_at(i)) d.waits[0].push_back(ev);
+    }
   }
   // Copies into a streamless device (the host) this task issued: it waits for them without
   // holding a thread (their streams re-enqueue it).
@@ -596,14 +599,15 @@ void RuntimeImpl::after_device_body(TaskRecord* t, ExecContext& ex) {
       TaskRecord* s = e->succ;
       const ResolvedPlacement* p = s->m_placement;
       if (p == nullptr || p->options.size() != 1 || p->options.front().mask != here) continue;
-      EdgeInfo& info = s->info_of(e);
-      info.event = d->done;
+      const std::uint32_t i = s->edge_index(e);
+      s->event_at(i) = d->done;
       // The edge lives inside the successor, which may now finish before we do; our
       // finalize() still walks it, so it keeps the successor alive until then.
       s->add_ref();
       std::uint8_t not_yet = 0;
       // acq_rel: publishes e->event to the successor's launch.
-      if (info.released.compare_exchange_strong(not_yet, 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      if (s->released_at(i).compare_exchange_strong(not_yet, 1, std::memory_order_acq_rel,
+                                                    std::memory_order_relaxed)) {
         if (s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
       } else {
         s->release();

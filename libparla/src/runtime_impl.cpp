@@ -157,7 +157,7 @@ constexpr auto k_starved = std::chrono::milliseconds(5);
 }  // namespace
 
 const std::string* current_task_label() noexcept {
-  return t_thread.frames != nullptr ? &t_thread.frames->task->m_name : nullptr;
+  return t_thread.frames != nullptr ? &t_thread.frames->task->name() : nullptr;
 }
 
 namespace {
@@ -252,6 +252,12 @@ bool try_take(std::atomic<std::int64_t>& pool, std::int64_t amount) noexcept {
 }
 
 
+/// Bytes the task reserved on each device of its mask (0 for almost every task).
+std::size_t memory_of(const TaskRecord& t) noexcept {
+  const TaskCold* c = t.cold_if_any();
+  return c != nullptr ? c->memory : 0;
+}
+
 std::string format_vcus(std::int64_t units) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(units) / k_vcus_unit);
@@ -265,7 +271,7 @@ void set_error(TaskRecord* t, std::exception_ptr e) {
   // decrement (acq_rel) that follows on the writing thread.
   if ((t->m_flags.fetch_or(TaskRecord::k_has_error, std::memory_order_acq_rel) &
        TaskRecord::k_has_error) == 0) {
-    t->m_error = std::move(e);
+    t->cold().error = std::move(e);
   }
 }
 
@@ -345,7 +351,7 @@ void RuntimeImpl::register_space(const std::shared_ptr<TaskSpaceState>& space) {
 
 void RuntimeImpl::on_record_created(TaskRecord& record) noexcept {
   record.m_runtime = this;
-  if (m_tracing) record.m_trace_id = m_next_trace_id.fetch_add(1, std::memory_order_relaxed);
+  if (m_tracing) record.cold().trace_id = m_next_trace_id.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---- spawn -----------------------------------------------------------------------------------
@@ -378,7 +384,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     record = o.key.space()->get_or_create(o.key.key());
   }
   static const std::string k_unnamed = "task";
-  const std::string& display = record ? record->m_name : (o.name.empty() ? k_unnamed : o.name);  // no copy
+  const std::string& display = record ? record->name() : (o.name.empty() ? k_unnamed : o.name);  // no copy
   std::unique_ptr<ResolvedPlacement> own_placement;
   const ResolvedPlacement* placement = resolve_placement(o, display, own_placement);
   std::unique_ptr<TaskData> data;
@@ -408,7 +414,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
     if ((record->m_flags.fetch_or(TaskRecord::k_spawned | TaskRecord::k_outstanding,
                                   std::memory_order_acq_rel) &
          TaskRecord::k_spawned) != 0) {
-      throw Error("task " + record->m_name +
+      throw Error("task " + record->name() +
                   " was spawned twice; each key of a TaskSpace can be spawned once (use a new key, "
                   "or another TaskSpace for the next iteration)");
     }
@@ -419,13 +425,13 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   if (fresh) {
     record = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
     on_record_created(*record);
-    record->m_name = std::move(o.name);
+    if (!o.name.empty()) record->cold().name = std::move(o.name);
     record->m_flags.store(TaskRecord::k_spawned | TaskRecord::k_outstanding, std::memory_order_relaxed);
   }
   TaskRecord* t = record.get();
   t->m_body = std::move(body);
   t->m_placement = placement;
-  t->m_own_placement = std::move(own_placement);
+  if (own_placement) t->cold().own_placement = std::move(own_placement);
   t->m_urgent = o.priority > 0;
   t->m_run_inline = o.run_inline && o.vcus == 0.0 && o.memory == 0;
   // The execution reference, dropped by finalize(); before infer_from_accesses(), which
@@ -486,14 +492,7 @@ void RuntimeImpl::wire_and_release(TaskRecord* t, bool fresh, std::uint32_t n, P
                                    Worker* me) {
   // The spawn guard (m_pending starts at 1) keeps the task from becoming ready while edges
   // are added.
-  Edge* edges = t->m_inline_edges;
-  EdgeInfo* infos = t->m_inline_edge_info;
-  if (n > std::size(t->m_inline_edges)) {
-    t->m_heap_edges = std::make_unique<Edge[]>(n);
-    t->m_heap_edge_info = std::make_unique<EdgeInfo[]>(n);
-    edges = t->m_heap_edges.get();
-    infos = t->m_heap_edge_info.get();
-  }
+  Edge* edges = t->prepare_edges(n);
   // Every edge is counted before the first is pushed (a predecessor may finish and count down
   // as soon as its edge is in its list); those found finished are taken off with the guard.
   // relaxed: the guard keeps m_pending >= 1; the decrements are acq_rel. Only the pushes
@@ -508,21 +507,22 @@ void RuntimeImpl::wire_and_release(TaskRecord* t, bool fresh, std::uint32_t n, P
   for (std::uint32_t i = 0; i < n; ++i) {
     Edge* e = &edges[i];
     e->succ = t;
-    infos[i].pred = pred_at(i);
-    TaskRecord* pred = infos[i].pred.get();
+    Ref<TaskRecord>& pred_ref = t->pred_at(i);
+    pred_ref = pred_at(i);
+    TaskRecord* pred = pred_ref.get();
     if (!push_successor(pred, e)) {
       // The predecessor already finished (its list is closed).
       ++finished_preds;
       if (pred->m_state.load(std::memory_order_acquire) != TaskState::completed) {
         Failure* expected = nullptr;
-        t->m_cancel_cause.compare_exchange_strong(expected, pred->m_failure.get(),
+        t->m_cancel_cause.compare_exchange_strong(expected, pred->failure().get(),
                                                   std::memory_order_acq_rel,
                                                   std::memory_order_relaxed);
       }
     }
     if (m_tracing) {
       std::lock_guard<std::mutex> lock(m_trace_mutex);
-      m_trace_flows.emplace_back(pred->m_trace_id, t->m_trace_id);
+      m_trace_flows.emplace_back(pred->cold().trace_id, t->cold().trace_id);
     }
   }
   t->m_num_edges = n;
@@ -751,7 +751,7 @@ int RuntimeImpl::try_map(TaskRecord* t) {
       t->m_device_mask = o.mask;
       t->m_primary_device = o.primary;
       t->m_vcus_units = o.vcus_units;
-      t->m_memory = o.memory;
+      if (o.memory != 0) t->cold().memory = o.memory;
       for_each_bit(o.mask, [&](int d) {
         m_devices[static_cast<std::size_t>(d)]->load.fetch_add(1, std::memory_order_relaxed);
       });
@@ -817,10 +817,10 @@ void RuntimeImpl::release_resources(TaskRecord* t, ExecContext& ex) {
   for_each_bit(mask, [&](int d) {
     DeviceSlot& s = *m_devices[static_cast<std::size_t>(d)];
     s.vcus_free.fetch_add(t->m_vcus_units, std::memory_order_acq_rel);
-    s.memory_free.fetch_add(static_cast<std::int64_t>(t->m_memory), std::memory_order_acq_rel);
+    s.memory_free.fetch_add(static_cast<std::int64_t>(memory_of(*t)), std::memory_order_acq_rel);
   });
   t->m_vcus_units = 0;
-  t->m_memory = 0;
+  if (TaskCold* c = t->cold_if_any()) c->memory = 0;
   for_each_bit(mask, [&](int d) { retry_parked(d, ex); });
 }
 
@@ -920,7 +920,14 @@ TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
     ScopedAffinity pin(cores);
     TaskContext ctx(*m_owner, *t, w != nullptr ? w->index : -1, static_cast<int>(cores.size()));
     try {
-      if (run_body) t->m_body(ctx, t->m_result);
+      if (run_body) {
+        if (t->m_body.returns_value()) {
+          t->m_body(ctx, t->cold().result);
+        } else {
+          ResultBox unused;  // the body returns void: the task's box (and cold part) stay unmade
+          t->m_body(ctx, unused);
+        }
+      }
     } catch (...) {
       set_error(t, std::current_exception());
     }
@@ -935,7 +942,7 @@ TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
       w->busy_ns.store(w->busy_ns.load(std::memory_order_relaxed) + (end - start), std::memory_order_relaxed);
     }
     if (m_tracing) {
-      TraceEvent ev{t->m_trace_id, t->display_name(), t->m_primary_device, start, end};
+      TraceEvent ev{t->cold().trace_id, t->display_name(), t->m_primary_device, start, end};
       if (w != nullptr) {
         w->trace.push_back(std::move(ev));
       } else {
@@ -976,14 +983,15 @@ void RuntimeImpl::run_chain(TaskRecord* t, Worker* w) {
 
 void RuntimeImpl::finish(TaskRecord* t, ExecContext& ex) {
   if (t->m_data) finish_data(t);
-  if (t->m_vcus_units != 0 || t->m_memory != 0) release_resources(t, ex);
+  if (t->m_vcus_units != 0 || memory_of(*t) != 0) release_resources(t, ex);
   if ((t->m_flags.load(std::memory_order_relaxed) & TaskRecord::k_counted_load) != 0) {
     for_each_bit(t->m_device_mask, [&](int d) {
       m_devices[static_cast<std::size_t>(d)]->load.fetch_sub(1, std::memory_order_relaxed);
     });
   }
   if ((t->m_flags.load(std::memory_order_acquire) & TaskRecord::k_has_error) != 0) {
-    t->m_failure = record_failure(t->display_name(), t->m_error);
+    TaskCold& c = t->cold();
+    c.failure = record_failure(t->display_name(), c.error);
     finalize(t, TaskState::failed, ex);
   } else {
     finalize(t, TaskState::completed, ex);
@@ -993,10 +1001,10 @@ void RuntimeImpl::finish(TaskRecord* t, ExecContext& ex) {
 void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
   Failure* cause = nullptr;
   if (state == TaskState::failed) {
-    cause = t->m_failure.get();
+    cause = t->failure().get();
   } else if (state == TaskState::cancelled) {
     cause = t->m_cancel_cause.load(std::memory_order_acquire);
-    t->m_failure = cause->shared_from_this();
+    t->cold().failure = cause->shared_from_this();
     t->m_body.reset();
   }
   // Its blocks hold references to this task (inferred dependencies): break the cycle.
@@ -1024,7 +1032,7 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
     }
     std::uint8_t not_yet = 0;
     // acq_rel: an edge released early (runahead) is not released again.
-    const bool release = !ran_ahead || s->info_of(e).released.compare_exchange_strong(
+    const bool release = !ran_ahead || s->released_at(s->edge_index(e)).compare_exchange_strong(
                                            not_yet, 2, std::memory_order_acq_rel, std::memory_order_relaxed);
     // acq_rel: the last predecessor to finish sees every predecessor's writes.
     if (release && s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
@@ -1075,7 +1083,7 @@ void RuntimeImpl::drain_cancelled(ExecContext& ex) {
 void RuntimeImpl::release_edges(TaskRecord* t) noexcept {
   if (t->m_num_edges == 0) return;
   auto drop = [t] {
-    for (EdgeInfo& e : t->edge_info()) e.pred.reset();
+    for (std::uint32_t i = 0; i < t->m_num_edges; ++i) t->pred_at(i).reset();
   };
   // seq_cst: pairs with describe_blocked(): either it sees this task final (and skips its
   // edges) or we see it inspecting and drop the edges under its mutex.
@@ -1248,7 +1256,7 @@ void RuntimeImpl::fail_placeholder(TaskRecord* t, const std::string& why) {
   if ((t->m_flags.fetch_or(TaskRecord::k_spawned, std::memory_order_acq_rel) & TaskRecord::k_spawned) != 0) {
     return;
   }
-  t->m_failure = record_failure(t->display_name(), std::make_exception_ptr(Error(why)));
+  t->cold().failure = record_failure(t->display_name(), std::make_exception_ptr(Error(why)));
   ExecContext ex;
   ex.worker = this_worker();
   finalize(t, TaskState::failed, ex);
@@ -1632,8 +1640,8 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
       } else if (s == TaskState::pending) {
         line += " (pending): waits for ";
         bool first = true;
-        for (EdgeInfo& e : t->edge_info()) {
-          TaskRecord* p = e.pred.get();
+        for (std::uint32_t i = 0; i < t->m_num_edges; ++i) {
+          TaskRecord* p = t->pred_at(i).get();
           if (p == nullptr || p->finished()) continue;
           const TaskState ps = p->m_state.load(std::memory_order_acquire);
           if (is_final(ps)) continue;

@@ -46,20 +46,62 @@ TaskError task_error_of(const Failure& f) {
 void* TaskRecord::operator new(std::size_t bytes) { return pool_allocate_record(bytes); }
 void TaskRecord::operator delete(void* p) noexcept { pool_free_record(p); }
 
+static_assert(sizeof(TaskRecord) == 256, "a plain task's record is four cache lines");
+
+TaskCold::TaskCold() = default;
+TaskCold::~TaskCold() = default;
+
 TaskRecord::TaskRecord() = default;
-TaskRecord::~TaskRecord() = default;
+TaskRecord::~TaskRecord() {
+  delete m_cold.load(std::memory_order_relaxed);  // NOLINT(cppcoreguidelines-owning-memory)
+}
+
+TaskCold& TaskRecord::cold() {
+  if (TaskCold* c = cold_if_any()) return *c;
+  auto* made = new TaskCold();  // NOLINT(cppcoreguidelines-owning-memory): owned by m_cold
+  TaskCold* expected = nullptr;
+  // acq_rel: publishes the new part; on failure, acquires the winner's.
+  if (m_cold.compare_exchange_strong(expected, made, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return *made;
+  }
+  delete made;  // NOLINT(cppcoreguidelines-owning-memory)
+  return *expected;
+}
+
+const std::string& TaskRecord::name() const noexcept {
+  static const std::string k_none;
+  const TaskCold* c = cold_if_any();
+  return c != nullptr ? c->name : k_none;
+}
+
+const ResultBox& TaskRecord::result() const noexcept {
+  static const ResultBox k_none{};
+  const TaskCold* c = cold_if_any();
+  return c != nullptr ? c->result : k_none;
+}
+
+const std::shared_ptr<Failure>& TaskRecord::failure() const noexcept {
+  static const std::shared_ptr<Failure> k_none;
+  const TaskCold* c = cold_if_any();
+  return c != nullptr ? c->failure : k_none;
+}
+
+Edge* TaskRecord::prepare_edges(std::uint32_t n) {
+  if (n <= k_inline_edges) return m_inline_edges;
+  TaskCold& c = cold();
+  c.heap_edges = std::make_unique<Edge[]>(n);
+  c.heap_preds = std::make_unique<Ref<TaskRecord>[]>(n);
+  c.heap_released = std::make_unique<std::atomic<std::uint8_t>[]>(n);
+  c.heap_events = std::make_unique<std::shared_ptr<Event>[]>(n);
+  return c.heap_edges.get();
+}
 
 void TaskRecord::destroy() noexcept {
   delete this;  // NOLINT(cppcoreguidelines-owning-memory): the intrusive count owns records
 }
 
-std::span<EdgeInfo> TaskRecord::edge_info() noexcept {
-  EdgeInfo* first = m_heap_edge_info ? m_heap_edge_info.get() : m_inline_edge_info;
-  return {first, m_num_edges};
-}
-
 std::string TaskRecord::display_name() const {
-  if (!m_name.empty()) return m_name;
+  if (const std::string& n = name(); !n.empty()) return n;
   char buf[40];
   std::snprintf(buf, sizeof buf, "task@%p", static_cast<const void*>(this));
   return buf;

@@ -85,7 +85,7 @@ TaskKey TaskSpaceState::dense_key(std::size_t index) const {
 Ref<TaskRecord> TaskSpaceState::make_placeholder(RuntimeImpl& rt, const TaskKey& key) const {
   auto rec = Ref<TaskRecord>::adopt(new TaskRecord());  // NOLINT: owned by the intrusive count
   rt.on_record_created(*rec);
-  rec->m_name = element_name(key);
+  rec->cold().name = element_name(key);
   return rec;
 }
 

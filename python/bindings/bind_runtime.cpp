@@ -57,7 +57,7 @@ void Completion::fulfill(py::handle value) {
   if (!m_token.pending()) throw Error("task '" + m_task.name() + "' was already completed");
   // The body returned void, so nothing else writes the result box; the token's fulfilment
   // publishes it (release) to whoever observes the completed state.
-  m_task.record()->m_result.emplace<PyResult>(PyResult{PyRef(value)});
+  m_task.record()->cold().result.emplace<PyResult>(PyResult{PyRef(value)});
   py::gil_scoped_release release;
   m_token.fulfill();
 }

@@ -31,6 +31,11 @@ namespace detail {
 /// stores its return value.
 template <class Fn>
 struct BodyAdapter {
+  using Result = typename std::conditional_t<std::is_invocable_v<Fn&, TaskContext&>,
+                                             std::invoke_result<Fn&, TaskContext&>,
+                                             std::invoke_result<Fn&>>::type;
+  /// Read by TaskFunction: a body returning void never touches the task's result box.
+  static constexpr bool returns_value = !std::is_void_v<Result>;
   Fn fn;
   void operator()(TaskContext& ctx, ResultBox& out) {
     if constexpr (std::is_invocable_v<Fn&, TaskContext&>) {

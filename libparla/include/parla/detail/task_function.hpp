@@ -92,6 +92,9 @@ class TaskFunction {
   }
 
   explicit operator bool() const noexcept { return m_ops != nullptr; }
+  /// Whether the callable stores a result (false for a body returning void: the runtime then
+  /// gives it a scratch box instead of the task's).
+  [[nodiscard]] bool returns_value() const noexcept { return m_ops != nullptr && m_ops->returns_value; }
   void operator()(TaskContext& ctx, ResultBox& out) { m_ops->invoke(m_storage, ctx, out); }
   void reset() noexcept {
     if (m_ops != nullptr) m_ops->destroy(m_storage);
@@ -103,7 +106,18 @@ class TaskFunction {
     void (*invoke)(void*, TaskContext&, ResultBox&);
     void (*move)(void* dst, void* src) noexcept;  // move-constructs dst, destroys src
     void (*destroy)(void*) noexcept;
+    bool returns_value;
   };
+  /// A callable says it never stores a result with `static constexpr bool returns_value =
+  /// false` (BodyAdapter does for bodies returning void); any other may.
+  template <class Fn>
+  static constexpr bool k_returns_value = [] {
+    if constexpr (requires { Fn::returns_value; }) {
+      return static_cast<bool>(Fn::returns_value);
+    } else {
+      return true;
+    }
+  }();
   template <class Fn>
   static constexpr Ops inline_ops{
       [](void* p, TaskContext& c, ResultBox& r) { (*std::launder(static_cast<Fn*>(p)))(c, r); },
@@ -112,12 +126,12 @@ class TaskFunction {
         ::new (d) Fn(std::move(*src));
         src->~Fn();
       },
-      [](void* p) noexcept { std::launder(static_cast<Fn*>(p))->~Fn(); }};
+      [](void* p) noexcept { std::launder(static_cast<Fn*>(p))->~Fn(); }, k_returns_value<Fn>};
   template <class Fn>
   static constexpr Ops heap_ops{
       [](void* p, TaskContext& c, ResultBox& r) { (**static_cast<Fn**>(p))(c, r); },
       [](void* d, void* s) noexcept { ::new (d) Fn*(*static_cast<Fn**>(s)); },
-      [](void* p) noexcept { delete *static_cast<Fn**>(p); }};
+      [](void* p) noexcept { delete *static_cast<Fn**>(p); }, k_returns_value<Fn>};
 
   void move_from(TaskFunction& o) noexcept {
     if (o.m_ops != nullptr) {

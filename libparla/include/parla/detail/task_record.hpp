@@ -27,25 +27,13 @@ struct Edge;
 Edge* closed_list() noexcept;
 
 /// A successor edge: what a finishing predecessor's walk reads. It lives inside the successor
-/// (its `edges` array, all four inline edges in one cache line) and is pushed onto the
-/// predecessor's lock-free successor list. The rest of the edge is its EdgeInfo, at the same
-/// index in the successor's `edge_info` array: the walk of a plain task touches one line of
-/// each successor for its edges, not one per edge.
+/// (all four inline edges in one cache line) and is pushed onto the predecessor's lock-free
+/// successor list. The rest of the edge (the predecessor, the runahead flag and event) is
+/// kept by the successor at the same index: the walk of a plain task touches one line of each
+/// successor for its edges, not one per edge.
 struct Edge {
   TaskRecord* succ = nullptr;
   Edge* next = nullptr;
-};
-
-/// The cold part of an Edge (same index, same successor).
-struct EdgeInfo {
-  /// The predecessor, kept so a deadlock report can name what a task waits for; dropped when
-  /// the successor finishes.
-  Ref<TaskRecord> pred;
-  /// Runahead (GPU tasks on one device): 1 when the predecessor released this edge once its
-  /// body was enqueued (the successor's stream then waits for `event`), 2 when it released
-  /// it on completion. Whoever moves it from 0 decrements the successor's count.
-  std::atomic<std::uint8_t> released{0};
-  std::shared_ptr<Event> event;
 };
 
 /// A body's failure, shared by the failed task and every task it cancelled.
@@ -56,6 +44,32 @@ struct Failure : std::enable_shared_from_this<Failure> {
   std::atomic<bool> reported{false};
   /// When the body failed (for watchdogs that end a job whose failure nobody picks up).
   std::chrono::steady_clock::time_point when = std::chrono::steady_clock::now();
+};
+
+/// What most tasks never use, kept out of the record (made on first use, see
+/// TaskRecord::cold()): a plain cpu task's record is four cache lines, and every line of it
+/// moves between cores once or twice per task.
+struct TaskCold {
+  TaskCold();
+  TaskCold(const TaskCold&) = delete;
+  TaskCold& operator=(const TaskCold&) = delete;
+  ~TaskCold();
+
+  ResultBox result;  // the body's return value (bodies returning void leave it empty)
+  std::string name;  // the key's name or the `name` option
+  std::exception_ptr error;  // body's exception (guarded by k_has_error)
+  std::shared_ptr<Failure> failure;
+  std::unique_ptr<ResolvedPlacement> own_placement;
+  std::uint64_t trace_id = 0;  // only when the runtime traces
+  std::size_t memory = 0;      // bytes reserved on each device of the mask
+  /// Runahead events of the inline edges (GPU tasks on one device).
+  std::shared_ptr<Event> inline_events[4];
+  /// More than four predecessors: every edge and its parts here instead (set by the spawn
+  /// before its first edge is pushed).
+  std::unique_ptr<Edge[]> heap_edges;
+  std::unique_ptr<Ref<TaskRecord>[]> heap_preds;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> heap_released;
+  std::unique_ptr<std::shared_ptr<Event>[]> heap_events;
 };
 
 // final: the record pool's blocks are sizeof(TaskRecord). Aligned to a cache line: the fields
@@ -104,20 +118,48 @@ class alignas(64) TaskRecord final {
   }
   /// The key's name, the `name` option, or "task@<address>" for an unnamed task.
   [[nodiscard]] std::string display_name() const;
-  [[nodiscard]] const ResultBox& result() const noexcept { return m_result; }
+  /// The key's name or the `name` option; empty for an unnamed task.
+  [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] const ResultBox& result() const noexcept;
   /// The failure that made this task failed or cancelled (null otherwise).
-  [[nodiscard]] const std::shared_ptr<Failure>& failure() const noexcept { return m_failure; }
-  [[nodiscard]] std::span<EdgeInfo> edge_info() noexcept;
-  /// The cold part of `e`, one of this task's edges. Usable by a predecessor as soon as the
-  /// edge is in its list: it reads only what the spawn wrote before pushing the edge (not
-  /// m_num_edges, which is set after the last push).
-  [[nodiscard]] EdgeInfo& info_of(const Edge* e) noexcept {
-    const Edge* first = m_heap_edges ? m_heap_edges.get() : m_inline_edges;
-    EdgeInfo* infos = m_heap_edge_info ? m_heap_edge_info.get() : m_inline_edge_info;
-    return infos[e - first];
+  [[nodiscard]] const std::shared_ptr<Failure>& failure() const noexcept;
+  /// The cold part, made on first use (any thread; the first to install it wins).
+  [[nodiscard]] TaskCold& cold();
+  /// The cold part if some thread made it, else null. acquire: pairs with its installation.
+  [[nodiscard]] TaskCold* cold_if_any() const noexcept { return m_cold.load(std::memory_order_acquire); }
+
+  /// The edges' parts, by index (0 .. m_num_edges - 1). Usable by a predecessor as soon as
+  /// its edge is in its list (edge_index() reads only what the spawn wrote before pushing the
+  /// edge, not m_num_edges, which is set after the last push).
+  [[nodiscard]] std::uint32_t edge_index(const Edge* e) const noexcept {
+    if (e >= m_inline_edges && e < m_inline_edges + k_inline_edges) {
+      return static_cast<std::uint32_t>(e - m_inline_edges);
+    }
+    return static_cast<std::uint32_t>(e - cold_if_any()->heap_edges.get());
   }
+  [[nodiscard]] Ref<TaskRecord>& pred_at(std::uint32_t i) noexcept {
+    TaskCold* c = heap_part();
+    return c != nullptr ? c->heap_preds[i] : m_inline_preds[i];
+  }
+  [[nodiscard]] std::atomic<std::uint8_t>& released_at(std::uint32_t i) noexcept {
+    TaskCold* c = heap_part();
+    return c != nullptr ? c->heap_released[i] : m_inline_released[i];
+  }
+  /// The runahead event slot of edge i (makes the cold part).
+  [[nodiscard]] std::shared_ptr<Event>& event_at(std::uint32_t i) {
+    TaskCold& c = cold();
+    return c.heap_edges ? c.heap_events[i] : c.inline_events[i];
+  }
+  /// Gives the task room for `n` edges: the inline ones, or (more than four) the cold part's.
+  /// Returns the first edge. The spawn calls it before it pushes any edge.
+  Edge* prepare_edges(std::uint32_t n);
+
+  static constexpr std::uint32_t k_inline_edges = 4;
 
   // ---- fields (used by the runtime; see src/runtime_impl.cpp) -----------------------------
+  // Line 0: the counts, the successor list and what readiness and enqueueing read. A task
+  // is made ready by whichever thread finishes its last predecessor, usually not the one that
+  // spawned it, and every line it touches there is a miss.
   std::atomic<std::uint32_t> m_refs{1};
   /// Unfinished predecessors, plus one held by spawn() until it has wired every edge.
   std::atomic<std::int32_t> m_pending{1};
@@ -126,8 +168,9 @@ class alignas(64) TaskRecord final {
   /// Parties that must finish before the task completes: the body, plus its completion
   /// token when the body deferred completion.
   std::atomic<std::uint8_t> m_finish_parties{1};
-  bool m_urgent = false;     // SpawnOptions::priority > 0: taken before the device's other tasks
-  int m_primary_device = 0;  // device whose worker runs the body
+  bool m_urgent = false;      // SpawnOptions::priority > 0: taken before the device's other tasks
+  bool m_run_inline = false;  // SpawnOptions::run_inline (and a cpu task without resources)
+  std::int16_t m_primary_device = 0;  // device whose worker runs the body
   /// Lock-free successor list; `closed_list()` once the task finished.
   std::atomic<Edge*> m_successors{nullptr};
   /// Intrusive link of the injection queues.
@@ -135,45 +178,42 @@ class alignas(64) TaskRecord final {
   /// The failure of a predecessor that cancels this task (first writer wins). Owned by the
   /// runtime's failure list, which outlives every task of the runtime.
   std::atomic<Failure*> m_cancel_cause{nullptr};
-
-  // What readiness and enqueueing read, in the first cache line with the counts above: a
-  // task is made ready by whichever thread finishes its last predecessor, usually not the one
-  // that spawned it, and every line it touches there is a miss.
   const ResolvedPlacement* m_placement = nullptr;
   std::uint64_t m_device_mask = 0;  // devices held while running
   /// Also here: a spawn reads it from each of its predecessors (which must be of its
   /// runtime) and pushes an edge onto the list above.
   RuntimeImpl* m_runtime = nullptr;
-  bool m_run_inline = false;        // SpawnOptions::run_inline (and a cpu task without resources)
-  // What running and finishing it read, next to its body.
+
+  // Line 1: the body (captures up to 56 bytes inline).
+  TaskFunction m_body;
+
+  // Line 2: up to four predecessors (a 1-D stencil's three, a 2-D star's four) need no
+  // allocation. The edges share one cache line: each predecessor that finishes on another
+  // core misses on it once, and a predecessor finishing after another on the same core not
+  // at all.
+  alignas(64) Edge m_inline_edges[k_inline_edges];
+
+  // Line 3: the rest of the inline edges, and what running and finishing read.
+  /// The predecessors, kept so a deadlock report can name what a task waits for; dropped
+  /// when the task finishes.
+  Ref<TaskRecord> m_inline_preds[k_inline_edges];
+  /// Runahead (GPU tasks on one device): 1 when the predecessor released this edge once its
+  /// body was enqueued (the successor's stream then waits for its event), 2 when it released
+  /// it on completion. Whoever moves it from 0 decrements the successor's count.
+  std::atomic<std::uint8_t> m_inline_released[k_inline_edges] = {};
   std::uint32_t m_num_edges = 0;
   /// Data accesses, streams and pins: null for plain cpu tasks (the hot path).
   std::unique_ptr<TaskData> m_data;
-  std::int64_t m_vcus_units = 0;    // reserved on each device of m_device_mask
-  std::size_t m_memory = 0;
-
-  TaskFunction m_body;
-  ResultBox m_result;
-  std::string m_name;
-  std::exception_ptr m_error;  // body's exception (guarded by k_has_error)
-  std::shared_ptr<Failure> m_failure;
-
-  std::unique_ptr<ResolvedPlacement> m_own_placement;
-
-  // Tracing (only when the runtime traces).
-  std::uint64_t m_trace_id = 0;
-
-  /// More than four predecessors: all edges here instead.
-  std::unique_ptr<Edge[]> m_heap_edges;
-  std::unique_ptr<EdgeInfo[]> m_heap_edge_info;
-  /// Up to four predecessors (a 1-D stencil's three, a 2-D star's four) need no allocation.
-  /// The edges share one cache line: each predecessor that finishes on another core misses
-  /// on it once, and a predecessor finishing after another on the same core not at all.
-  alignas(64) Edge m_inline_edges[4];
-  EdgeInfo m_inline_edge_info[4];
+  std::atomic<TaskCold*> m_cold{nullptr};
+  std::int64_t m_vcus_units = 0;  // reserved on each device of m_device_mask
 
  private:
   void destroy() noexcept;
+  /// The cold part when the edges live there (more than four), else null.
+  [[nodiscard]] TaskCold* heap_part() const noexcept {
+    TaskCold* c = cold_if_any();
+    return c != nullptr && c->heap_edges ? c : nullptr;
+  }
 };
 
 /// `what()` of an exception, or a note that it is not a std::exception.
