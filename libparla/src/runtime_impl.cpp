@@ -279,6 +279,8 @@ void set_error(TaskRecord* t, std::exception_ptr e) {
 
 RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
     : m_owner(&owner), m_config(resolve_config(std::move(config))) {
+  static std::atomic<std::uint64_t> next_id{1};
+  m_id = next_id.fetch_add(1, std::memory_order_relaxed);
   m_tracing = !m_config.trace_path.empty();
   m_timed = m_tracing || m_config.collect_stats;
   m_start = std::chrono::steady_clock::now();
@@ -333,6 +335,9 @@ RuntimeImpl::RuntimeImpl(Runtime& owner, RuntimeConfig config)
 
 RuntimeImpl::~RuntimeImpl() {
   shutdown();
+  for (ExternalSpawns* e = m_external_spawns.load(std::memory_order_acquire); e != nullptr;) {
+    delete std::exchange(e, e->next);  // NOLINT(cppcoreguidelines-owning-memory)
+  }
   // Spaces that outlive the runtime must not call back into it.
   std::lock_guard<std::mutex> lock(m_space_mutex);
   for (auto& weak : m_spaces) {
@@ -483,8 +488,40 @@ void RuntimeImpl::count_spawned(Worker* me) noexcept {
   if (me != nullptr) {
     me->spawned.store(me->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   } else {
-    m_spawned_elsewhere.fetch_add(1, std::memory_order_relaxed);
+    // relaxed load+store: only this thread writes its counter.
+    std::atomic<std::int64_t>& n = external_spawns().spawned;
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+}
+
+namespace {
+struct ExternalSpawnCache {
+  std::uint64_t runtime_id = 0;
+  void* counter = nullptr;
+};
+thread_local ExternalSpawnCache t_external_spawns;
+}  // namespace
+
+RuntimeImpl::ExternalSpawns& RuntimeImpl::external_spawns() {
+  if (t_external_spawns.runtime_id == m_id) return *static_cast<ExternalSpawns*>(t_external_spawns.counter);
+  // First spawn of this thread into this runtime (or the thread switched runtimes).
+  const std::thread::id me = std::this_thread::get_id();
+  ExternalSpawns* found = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(m_external_mutex);
+    for (ExternalSpawns* e = m_external_spawns.load(std::memory_order_relaxed); e != nullptr; e = e->next) {
+      if (e->thread == me) found = e;
+    }
+    if (found == nullptr) {
+      found = new ExternalSpawns();  // NOLINT(cppcoreguidelines-owning-memory): freed by ~RuntimeImpl
+      found->thread = me;
+      found->next = m_external_spawns.load(std::memory_order_relaxed);
+      // release: outstanding() walks the list from an acquire load of the head.
+      m_external_spawns.store(found, std::memory_order_release);
+    }
+  }
+  t_external_spawns = {m_id, found};
+  return *found;
 }
 
 template <class PredAt>
@@ -1165,7 +1202,8 @@ Worker* RuntimeImpl::this_worker() const noexcept {
 
 // Outstanding tasks are counted by the threads that spawn and finish them, each worker in its
 // own Worker (one writer: a plain store, no shared cache line, no atomic read-modify-write on
-// the spawn and finish paths) and the other threads in m_spawned/m_finished_elsewhere.
+// the spawn and finish paths), the spawns of other threads each in its own ExternalSpawns
+// (the same way) and their finishes in m_finished_elsewhere.
 std::int64_t RuntimeImpl::outstanding() const noexcept {
   // Every finished count first, then every spawned count. A task's spawn happened-before its
   // finish (its count was sequenced before the task was published), and these loads acquire
@@ -1174,7 +1212,10 @@ std::int64_t RuntimeImpl::outstanding() const noexcept {
   // seq_cst: Dekker pair with count_finished().
   std::int64_t finished = m_finished_elsewhere.load(std::memory_order_seq_cst);
   for (const auto& w : m_workers) finished += w->finished.load(std::memory_order_acquire);
-  std::int64_t spawned = m_spawned_elsewhere.load(std::memory_order_acquire);
+  std::int64_t spawned = 0;
+  for (const ExternalSpawns* e = m_external_spawns.load(std::memory_order_acquire); e != nullptr; e = e->next) {
+    spawned += e->spawned.load(std::memory_order_acquire);
+  }
   for (const auto& w : m_workers) spawned += w->spawned.load(std::memory_order_acquire);
   return spawned - finished;
 }

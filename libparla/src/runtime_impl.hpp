@@ -298,10 +298,22 @@ class RuntimeImpl {
   std::vector<std::unique_ptr<Worker>> m_workers;
   ResolvedPlacement m_default_placement;
 
-  /// Tasks spawned and finished by threads that are not this runtime's workers (the workers
-  /// count theirs in their Worker): see outstanding().
-  alignas(64) std::atomic<std::int64_t> m_spawned_elsewhere{0};
-  std::atomic<std::int64_t> m_finished_elsewhere{0};
+  /// Tasks spawned by one thread that is not a worker (the workers count theirs in their
+  /// Worker): that thread's own counter, written like a worker's (a plain store), found
+  /// through a thread-local cache keyed by m_id. A push-only list; see outstanding().
+  struct ExternalSpawns {
+    std::atomic<std::int64_t> spawned{0};
+    std::thread::id thread;
+    ExternalSpawns* next = nullptr;
+  };
+  /// The calling thread's counter (made on its first spawn into this runtime).
+  ExternalSpawns& external_spawns();
+  /// Distinguishes runtimes in the thread-local caches (an address can be reused).
+  std::uint64_t m_id = 0;  // set by the constructor, then read-only
+  std::atomic<ExternalSpawns*> m_external_spawns{nullptr};
+  std::mutex m_external_mutex;  // serializes additions to the list
+  /// Tasks finished by threads that are not workers.
+  alignas(64) std::atomic<std::int64_t> m_finished_elsewhere{0};
   alignas(64) std::atomic<int> m_all_waiters{0};
   /// Workers blocked in wait_until (they sleep on their device's idle EventCount, with the
   /// idle workers): notify_waiters() wakes those EventCounts only when this is non-zero.

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <future>
 #include <thread>
@@ -45,6 +46,43 @@ TEST_P(SchedulerTest, SpawnFromManyThreadsAndBodies) {
   for (auto& s : spawners) s.join();
   rt.wait_all();
   EXPECT_EQ(count.load(), 4000);
+}
+
+TEST(SpawnCounts, WaitAllWaitsForTasksOfThreadsThatAlternateBetweenRuntimes) {
+  // Each thread that is not a worker counts its spawns in a counter of its own per runtime;
+  // wait_all() must see every thread's spawns into its runtime and none of the other's.
+  for (int round = 0; round < 3; ++round) {  // new runtimes, likely at the same addresses
+    parla::Runtime a({.num_workers = 2});
+    parla::Runtime b({.num_workers = 1});
+    std::atomic<int> ran_a{0};
+    std::atomic<int> ran_b{0};
+    std::vector<std::thread> spawners;
+    for (int t = 0; t < 3; ++t) {
+      spawners.emplace_back([&] {
+        for (int i = 0; i < 200; ++i) {
+          (void)a.spawn_after({}, [&] {
+            std::this_thread::sleep_for(std::chrono::microseconds(20));
+            ran_a.fetch_add(1);
+          });
+          (void)b.spawn({}, [&] { ran_b.fetch_add(1); });
+        }
+      });
+    }
+    for (auto& s : spawners) s.join();
+    a.wait_all();
+    EXPECT_EQ(ran_a.load(), 600);
+    b.wait_all();
+    EXPECT_EQ(ran_b.load(), 600);
+    // The main thread's own spawns, after the other threads are gone.
+    for (int i = 0; i < 50; ++i) {
+      (void)a.spawn_after({}, [&] {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        ran_a.fetch_add(1);
+      });
+    }
+    a.wait_all();
+    EXPECT_EQ(ran_a.load(), 650);
+  }
 }
 
 TEST_P(SchedulerTest, PriorityTasksAreTakenFirst) {
