@@ -595,7 +595,8 @@ void RuntimeImpl::after_device_body(TaskRecord* t, ExecContext& ex) {
     const std::uint64_t here = std::uint64_t{1} << d->devices[0];
     t->m_flags.fetch_or(TaskRecord::k_runahead, std::memory_order_relaxed);
     // acquire: edges pushed (release) by spawners are complete.
-    for (Edge* e = t->m_successors.load(std::memory_order_acquire); e != nullptr && e != closed_list(); e = e->next) {
+    for (Edge* e = t->m_successors.load(std::memory_order_acquire); e != nullptr && e != closed_list();
+         e = e->next.load(std::memory_order_relaxed)) {
       TaskRecord* s = e->succ;
       const ResolvedPlacement* p = s->m_placement;
       if (p == nullptr || p->options.size() != 1 || p->options.front().mask != here) continue;

@@ -454,7 +454,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   Worker* const me = this_worker();
   count_spawned(me);
   wire_and_release(t, fresh, static_cast<std::uint32_t>(preds.size()),
-                   [&](std::uint32_t i) { return std::move(preds[i]); }, me);
+                   [&](std::uint32_t i) { return preds[i].get(); }, me);
   return record;
 }
 
@@ -478,7 +478,7 @@ Ref<TaskRecord> RuntimeImpl::submit_after(std::span<const Task> after, TaskFunct
   Worker* const me = this_worker();
   count_spawned(me);
   wire_and_release(t, /*fresh=*/true, static_cast<std::uint32_t>(after.size()),
-                   [&](std::uint32_t i) { return Ref<TaskRecord>::share(after[i].record()); }, me);
+                   [&](std::uint32_t i) { return after[i].record(); }, me);
   return record;
 }
 
@@ -544,11 +544,13 @@ void RuntimeImpl::wire_and_release(TaskRecord* t, bool fresh, std::uint32_t n, P
   for (std::uint32_t i = 0; i < n; ++i) {
     Edge* e = &edges[i];
     e->succ = t;
-    Ref<TaskRecord>& pred_ref = t->pred_at(i);
-    pred_ref = pred_at(i);
-    TaskRecord* pred = pred_ref.get();
+    // Not a counted reference (see TaskRecord::pred_at): the caller's handles or references
+    // keep the predecessor alive until the edge is pushed, and the edge until it is walked.
+    TaskRecord* pred = pred_at(i);
+    t->pred_at(i) = pred;
     if (!push_successor(pred, e)) {
-      // The predecessor already finished (its list is closed).
+      // The predecessor already finished (its list is closed): the edge is never walked.
+      e->next.store(walked_edge(), std::memory_order_relaxed);
       ++finished_preds;
       if (pred->m_state.load(std::memory_order_acquire) != TaskState::completed) {
         Failure* expected = nullptr;
@@ -584,7 +586,7 @@ bool RuntimeImpl::push_successor(TaskRecord* pred, Edge* edge) noexcept {
   Edge* head = pred->m_successors.load(std::memory_order_acquire);
   do {
     if (head == closed_list()) return false;
-    edge->next = head;
+    edge->next.store(head, std::memory_order_relaxed);
     // release: the edge's fields are visible to the thread that closes and walks the list.
   } while (!pred->m_successors.compare_exchange_weak(head, edge, std::memory_order_release,
                                                      std::memory_order_acquire));
@@ -1054,12 +1056,13 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
   t->m_state.store(state, std::memory_order_release);
 
   // seq_cst: (1) acquires the edges pushed (release) by spawners, and a later push sees
-  // "closed"; (2) with the loads of m_flags and m_inspecting below, the Dekker pairs with a
-  // waiter, which sets k_waited and then reads the list (TaskRecord::finished()), and with
-  // the deadlock report: one of us sees the other, so no wake-up is lost.
+  // "closed"; (2) with the load of m_flags below, the Dekker pairs with a waiter, which sets
+  // k_waited and then reads the list (TaskRecord::finished()): one of us sees the other, so
+  // no wake-up is lost.
   Edge* e = t->m_successors.exchange(closed_list(), std::memory_order_seq_cst);
   while (e != nullptr) {
-    Edge* next = e->next;  // read before the decrement: the successor may finish and die
+    // Read before the decrement: the successor may finish and die.
+    Edge* next = e->next.load(std::memory_order_relaxed);
     TaskRecord* s = e->succ;
     if (cause != nullptr) {
       Failure* expected = nullptr;
@@ -1071,8 +1074,14 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
     // acq_rel: an edge released early (runahead) is not released again.
     const bool release = !ran_ahead || s->released_at(s->edge_index(e)).compare_exchange_strong(
                                            not_yet, 2, std::memory_order_acq_rel, std::memory_order_relaxed);
-    // acq_rel: the last predecessor to finish sees every predecessor's writes.
-    if (release && s->m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) on_ready(s, ex);
+    // This task is done with the edge: a deadlock report no longer reads this task through
+    // it (the Dekker pair with begin_inspection() is this store, then the seq_cst
+    // read-modify-writes below and the exec reference's release before the record can be
+    // freed, then destroy()'s load of the report count).
+    e->next.store(walked_edge(), std::memory_order_release);
+    // seq_cst (acq_rel would do for readiness: the last predecessor to finish sees every
+    // predecessor's writes): orders the store above before this task's record can be freed.
+    if (release && s->m_pending.fetch_sub(1, std::memory_order_seq_cst) == 1) on_ready(s, ex);
     // A successor released early may have finished already: runahead kept it (and this edge,
     // which lives in it) alive for this walk; drop that reference now.
     if (!release) s->release();
@@ -1082,7 +1091,6 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
   const std::uint8_t flags = t->m_flags.load(std::memory_order_seq_cst);
   if ((flags & TaskRecord::k_waited) != 0) notify_waiters();
   if ((flags & TaskRecord::k_outstanding) != 0) count_finished();
-  release_edges(t);
   if ((flags & TaskRecord::k_outstanding) != 0) t->release();  // the execution reference
 }
 
@@ -1114,21 +1122,6 @@ void RuntimeImpl::drain_cancelled(ExecContext& ex) {
     ex.cancelled.pop_back();
     m_helper_progress.fetch_add(1, std::memory_order_relaxed);
     finalize(t, TaskState::cancelled, ex);
-  }
-}
-
-void RuntimeImpl::release_edges(TaskRecord* t) noexcept {
-  if (t->m_num_edges == 0) return;
-  auto drop = [t] {
-    for (std::uint32_t i = 0; i < t->m_num_edges; ++i) t->pred_at(i).reset();
-  };
-  // seq_cst: pairs with describe_blocked(): either it sees this task final (and skips its
-  // edges) or we see it inspecting and drop the edges under its mutex.
-  if (m_inspecting.load(std::memory_order_seq_cst) != 0) {
-    std::lock_guard<std::mutex> lock(m_inspect_mutex);
-    drop();
-  } else {
-    drop();
   }
 }
 
@@ -1654,13 +1647,13 @@ std::vector<Ref<TaskRecord>> RuntimeImpl::all_unfinished_roots() {
 
 std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<TaskRecord>>& roots,
                                                        bool* foreign_wait) {
-  // See release_edges(): while m_inspecting > 0 finishing tasks drop their edges under
-  // m_inspect_mutex, which we hold, and we only read the edges of tasks we saw unfinished.
-  m_inspecting.fetch_add(1, std::memory_order_seq_cst);
+  // The edges do not own their predecessors: while a report runs no record is freed
+  // (begin_inspection()), and a predecessor is read only through an edge it had not walked
+  // when the report began (then it was not freed before).
+  begin_inspection();
   std::vector<std::string> lines;
   std::size_t hidden = 0;
   {
-    std::lock_guard<std::mutex> lock(m_inspect_mutex);
     std::vector<TaskRecord*> stack;
     std::unordered_set<TaskRecord*> seen;
     for (const auto& r : roots) {
@@ -1681,8 +1674,11 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
       } else if (s == TaskState::pending) {
         line += " (pending): waits for ";
         bool first = true;
+        Edge* edges = t->edge_array();
         for (std::uint32_t i = 0; i < t->m_num_edges; ++i) {
-          TaskRecord* p = t->pred_at(i).get();
+          // seq_cst: see begin_inspection().
+          if (edges[i].next.load(std::memory_order_seq_cst) == walked_edge()) continue;
+          TaskRecord* p = t->pred_at(i);
           if (p == nullptr || p->finished()) continue;
           const TaskState ps = p->m_state.load(std::memory_order_acquire);
           if (is_final(ps)) continue;
@@ -1719,7 +1715,7 @@ std::vector<std::string> RuntimeImpl::describe_blocked(const std::vector<Ref<Tas
       }
     }
   }
-  m_inspecting.fetch_sub(1, std::memory_order_seq_cst);
+  end_inspection();
   if (hidden != 0) lines.push_back("... and " + std::to_string(hidden) + " more");
   return lines;
 }

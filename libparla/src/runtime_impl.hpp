@@ -185,7 +185,8 @@ class RuntimeImpl {
   static bool push_successor(TaskRecord* pred, Edge* edge) noexcept;
   /// Counts a spawn in the spawning thread's outstanding-task count.
   void count_spawned(Worker* me) noexcept;
-  /// Pushes the new task's `n` edges (the i-th predecessor's reference from `pred_at(i)`)
+  /// Pushes the new task's `n` edges (the i-th predecessor is `pred_at(i)`, kept alive by the
+  /// caller until this returns)
   /// and releases its spawn guard; a task with nothing left to wait for is made ready here.
   template <class PredAt>
   void wire_and_release(TaskRecord* t, bool fresh, std::uint32_t n, PredAt&& pred_at, Worker* me);
@@ -234,7 +235,6 @@ class RuntimeImpl {
   void drain_cancelled(ExecContext& ex);
   /// Runs the run_inline tasks collected in ex.inline_ready on this thread (bounded).
   void run_inline_ready(ExecContext& ex);
-  void release_edges(TaskRecord* task) noexcept;
   std::shared_ptr<Failure> record_failure(const std::string& name, std::exception_ptr error);
   void notify_waiters();
   /// This thread's worker of this runtime, or null.
@@ -351,10 +351,6 @@ class RuntimeImpl {
   std::mutex m_space_mutex;
   std::vector<std::weak_ptr<TaskSpaceState>> m_spaces;
 
-  // The deadlock report reads other tasks' edges; a finishing task drops its edges under
-  // m_inspect_mutex while m_inspecting > 0 (see release_edges and describe_blocked).
-  std::atomic<int> m_inspecting{0};
-  std::mutex m_inspect_mutex;
 
   // Tracing (only when m_tracing).
   std::atomic<std::uint64_t> m_next_trace_id{1};

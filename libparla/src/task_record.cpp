@@ -1,6 +1,8 @@
 #include <parla/detail/task_record.hpp>
 
 #include <cstdio>
+#include <mutex>
+#include <vector>
 
 #include "block_state.hpp"
 #include "record_pool.hpp"
@@ -10,9 +12,39 @@ namespace parla::detail {
 
 namespace {
 constinit Edge k_closed_sentinel{};
+constinit Edge k_walked_sentinel{};
+
+// Reports in progress (any runtime), and the records whose last reference went meanwhile.
+std::atomic<int> g_inspections{0};
+std::mutex& kept_mutex() {
+  static std::mutex* m = new std::mutex();  // NOLINT: never destroyed (records outlive statics)
+  return *m;
+}
+std::vector<TaskRecord*>& kept_records() {
+  static auto* v = new std::vector<TaskRecord*>();  // NOLINT: as above
+  return *v;
+}
 }  // namespace
 
 Edge* closed_list() noexcept { return &k_closed_sentinel; }
+Edge* walked_edge() noexcept { return &k_walked_sentinel; }
+
+void begin_inspection() noexcept {
+  // seq_cst: the report then reads edges' `next` (seq_cst); a predecessor stores walked_edge()
+  // there and then, before its record can be freed, performs seq_cst read-modify-writes and
+  // reads this count in destroy(). One of the two sees the other: either the report sees the
+  // edge walked and does not read the predecessor, or the predecessor's record is kept.
+  g_inspections.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void end_inspection() noexcept {
+  std::vector<TaskRecord*> kept;
+  {
+    std::lock_guard<std::mutex> lock(kept_mutex());
+    if (g_inspections.fetch_sub(1, std::memory_order_seq_cst) == 1) kept.swap(kept_records());
+  }
+  for (TaskRecord* r : kept) delete r;  // NOLINT(cppcoreguidelines-owning-memory)
+}
 
 std::string exception_text(const std::exception_ptr& e) {
   try {
@@ -90,13 +122,25 @@ Edge* TaskRecord::prepare_edges(std::uint32_t n) {
   if (n <= k_inline_edges) return m_inline_edges;
   TaskCold& c = cold();
   c.heap_edges = std::make_unique<Edge[]>(n);
-  c.heap_preds = std::make_unique<Ref<TaskRecord>[]>(n);
+  c.heap_preds = std::make_unique<TaskRecord*[]>(n);
   c.heap_released = std::make_unique<std::atomic<std::uint8_t>[]>(n);
   c.heap_events = std::make_unique<std::shared_ptr<Event>[]>(n);
   return c.heap_edges.get();
 }
 
 void TaskRecord::destroy() noexcept {
+  // seq_cst: see begin_inspection(). The last release was a seq_cst-ordered read-modify-write
+  // on x86 and a release one elsewhere; the common case is one load and no lock.
+  if (g_inspections.load(std::memory_order_seq_cst) != 0) {
+    std::lock_guard<std::mutex> lock(kept_mutex());
+    if (g_inspections.load(std::memory_order_relaxed) != 0) {
+      try {
+        kept_records().push_back(this);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: leak it rather than free it
+      }
+      return;
+    }
+  }
   delete this;  // NOLINT(cppcoreguidelines-owning-memory): the intrusive count owns records
 }
 

@@ -25,6 +25,15 @@ struct TaskData;
 struct Edge;
 /// The sentinel that closes a successor list.
 Edge* closed_list() noexcept;
+/// The sentinel an edge's `next` holds once its predecessor no longer needs the edge (it
+/// walked it, or it had finished before the edge could be pushed).
+Edge* walked_edge() noexcept;
+
+/// The deadlock report reads predecessors through the edges of waiting tasks, which do not
+/// own them. While a report runs, records whose last reference goes are kept (not freed)
+/// until it ends; see TaskRecord::pred_at and RuntimeImpl::describe_blocked.
+void begin_inspection() noexcept;
+void end_inspection() noexcept;
 
 /// A successor edge: what a finishing predecessor's walk reads. It lives inside the successor
 /// (all four inline edges in one cache line) and is pushed onto the predecessor's lock-free
@@ -33,7 +42,9 @@ Edge* closed_list() noexcept;
 /// successor for its edges, not one per edge.
 struct Edge {
   TaskRecord* succ = nullptr;
-  Edge* next = nullptr;
+  /// The next edge of the predecessor's list; walked_edge() once the predecessor is done
+  /// with it.
+  std::atomic<Edge*> next{nullptr};
 };
 
 /// A body's failure, shared by the failed task and every task it cancelled.
@@ -67,7 +78,7 @@ struct TaskCold {
   /// More than four predecessors: every edge and its parts here instead (set by the spawn
   /// before its first edge is pushed).
   std::unique_ptr<Edge[]> heap_edges;
-  std::unique_ptr<Ref<TaskRecord>[]> heap_preds;
+  std::unique_ptr<TaskRecord*[]> heap_preds;
   std::unique_ptr<std::atomic<std::uint8_t>[]> heap_released;
   std::unique_ptr<std::shared_ptr<Event>[]> heap_events;
 };
@@ -137,13 +148,20 @@ class alignas(64) TaskRecord final {
     }
     return static_cast<std::uint32_t>(e - cold_if_any()->heap_edges.get());
   }
-  [[nodiscard]] Ref<TaskRecord>& pred_at(std::uint32_t i) noexcept {
+  /// The i-th predecessor. Not owned: valid while edge i's `next` is not walked_edge(), or
+  /// while a report runs (begin_inspection()) if it was not walked when the report began.
+  [[nodiscard]] TaskRecord*& pred_at(std::uint32_t i) noexcept {
     TaskCold* c = heap_part();
     return c != nullptr ? c->heap_preds[i] : m_inline_preds[i];
   }
   [[nodiscard]] std::atomic<std::uint8_t>& released_at(std::uint32_t i) noexcept {
     TaskCold* c = heap_part();
     return c != nullptr ? c->heap_released[i] : m_inline_released[i];
+  }
+  /// The edges (inline, or the cold part's when there are more than four).
+  [[nodiscard]] Edge* edge_array() noexcept {
+    TaskCold* c = heap_part();
+    return c != nullptr ? c->heap_edges.get() : m_inline_edges;
   }
   /// The runahead event slot of edge i (makes the cold part).
   [[nodiscard]] std::shared_ptr<Event>& event_at(std::uint32_t i) {
@@ -194,9 +212,10 @@ class alignas(64) TaskRecord final {
   alignas(64) Edge m_inline_edges[k_inline_edges];
 
   // Line 3: the rest of the inline edges, and what running and finishing read.
-  /// The predecessors, kept so a deadlock report can name what a task waits for; dropped
-  /// when the task finishes.
-  Ref<TaskRecord> m_inline_preds[k_inline_edges];
+  /// The predecessors, kept so a deadlock report can name what a task waits for. They hold
+  /// no reference (a spawn would count each predecessor up and the successor count it down
+  /// again on another core); see pred_at().
+  TaskRecord* m_inline_preds[k_inline_edges] = {};
   /// Runahead (GPU tasks on one device): 1 when the predecessor released this edge once its
   /// body was enqueued (the successor's stream then waits for its event), 2 when it released
   /// it on completion. Whoever moves it from 0 decrements the successor's count.
