@@ -1,6 +1,9 @@
 // Failures, cancellation, rethrow at waits and at the end, deadlock reports.
 #include <atomic>
 #include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "test_common.hpp"
 
@@ -208,5 +211,30 @@ TEST_P(ErrorTest, SpawnAfterRefusesBadHandlesAndCancelsAfterAFailure) {
 }
 
 PARLA_INSTANTIATE_SWEEP(ErrorTest);
+
+// Edges do not own their predecessors; a deadlock report reads them only through edges not yet
+// walked, and relies on no record being freed (nor reused) while it runs.
+TEST(DeadlockReport, RecordsReleasedDuringAReportAreKeptUntilItEnds) {
+  parla::Runtime rt({.num_workers = 2});
+  parla::Task t = rt.spawn_after({}, [] {});
+  rt.wait(t);
+  parla::detail::TaskRecord* p = t.record();
+  // The worker drops its reference just after the wait returns: then ours is the last.
+  while (p->m_refs.load() != 1) std::this_thread::yield();
+  parla::detail::begin_inspection();
+  t = parla::Task();  // the last reference goes while a report runs: kept
+  std::vector<parla::Task> more;
+  for (int i = 0; i < 64; ++i) more.push_back(rt.spawn_after({}, [] {}));
+  rt.wait_all();
+  for (const parla::Task& m : more) EXPECT_NE(m.record(), p) << "a kept record was reused";
+  EXPECT_EQ(p->state(), parla::TaskState::completed);
+  EXPECT_EQ(p->m_refs.load(), 0U);
+  parla::detail::end_inspection();  // freed now
+  more.clear();
+  // Afterwards records are freed (and reused) as before.
+  parla::Task again = rt.spawn_after({}, [] {});
+  rt.wait(again);
+  EXPECT_EQ(again.state(), parla::TaskState::completed);
+}
 
 }  // namespace
