@@ -460,7 +460,8 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
 
 Ref<TaskRecord> RuntimeImpl::submit_after(std::span<const Task> after, TaskFunction&& body) {
   // The lean spawn: an anonymous cpu task with default options, ordered after `after`. No
-  // options, no predecessor list: the edges take their references from the handles.
+  // options, no predecessor list: the edges point at the handles' records (the caller's
+  // handles keep them alive while the edges are pushed).
   for (const Task& p : after) {
     if (!p.valid()) throw Error("spawn_after: a dependency is an empty Task handle; pass a spawned task");
     if (p.record()->m_runtime != this) {
@@ -510,7 +511,10 @@ RuntimeImpl::ExternalSpawns& RuntimeImpl::external_spawns() {
   {
     std::lock_guard<std::mutex> lock(m_external_mutex);
     for (ExternalSpawns* e = m_external_spawns.load(std::memory_order_relaxed); e != nullptr; e = e->next) {
-      if (e->thread == me) found = e;
+      if (e->thread == me) {
+        found = e;
+        break;
+      }
     }
     if (found == nullptr) {
       found = new ExternalSpawns();  // NOLINT(cppcoreguidelines-owning-memory): freed by ~RuntimeImpl
