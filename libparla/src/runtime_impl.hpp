@@ -186,8 +186,8 @@ class RuntimeImpl {
   /// Counts a spawn in the spawning thread's outstanding-task count.
   void count_spawned(Worker* me) noexcept;
   /// Pushes the new task's `n` edges (the i-th predecessor is `pred_at(i)`, kept alive by the
-  /// caller until this returns)
-  /// and releases its spawn guard; a task with nothing left to wait for is made ready here.
+  /// caller until this returns) and releases its spawn guard; a task with nothing left to
+  /// wait for is made ready here.
   template <class PredAt>
   void wire_and_release(TaskRecord* t, bool fresh, std::uint32_t n, PredAt&& pred_at, Worker* me);
 

@@ -77,12 +77,7 @@ class Runtime {
   /// candidate device); nothing is spawned then.
   template <class F>
   Task spawn(SpawnOptions options, F&& body) {
-    using Fn = std::decay_t<F>;
-    static_assert(std::is_invocable_v<Fn&, TaskContext&> || std::is_invocable_v<Fn&>,
-                  "a task body must be callable as body() or body(parla::TaskContext&)");
-    static_assert(std::is_move_constructible_v<Fn>, "a task body must be movable");
-    return submit(std::move(options),
-                  detail::TaskFunction(detail::BodyAdapter<Fn>{std::forward<F>(body)}));
+    return submit(std::move(options), make_body(std::forward<F>(body)));
   }
 
   /// The lean spawn: an anonymous cpu task with default options that runs after every task
@@ -92,11 +87,7 @@ class Runtime {
   /// one of another runtime; nothing is spawned then.
   template <class F>
   Task spawn_after(std::span<const Task> after, F&& body) {
-    using Fn = std::decay_t<F>;
-    static_assert(std::is_invocable_v<Fn&, TaskContext&> || std::is_invocable_v<Fn&>,
-                  "a task body must be callable as body() or body(parla::TaskContext&)");
-    static_assert(std::is_move_constructible_v<Fn>, "a task body must be movable");
-    return submit_after(after, detail::TaskFunction(detail::BodyAdapter<Fn>{std::forward<F>(body)}));
+    return submit_after(after, make_body(std::forward<F>(body)));
   }
   /// `rt.spawn_after({a, b}, body)`.
   template <class F>
@@ -150,6 +141,15 @@ class Runtime {
   [[nodiscard]] detail::RuntimeImpl& impl() const noexcept { return *m_impl; }
 
  private:
+  /// A spawn's body in the runtime's calling convention (checked: callable, movable).
+  template <class F>
+  static detail::TaskFunction make_body(F&& body) {
+    using Fn = std::decay_t<F>;
+    static_assert(std::is_invocable_v<Fn&, TaskContext&> || std::is_invocable_v<Fn&>,
+                  "a task body must be callable as body() or body(parla::TaskContext&)");
+    static_assert(std::is_move_constructible_v<Fn>, "a task body must be movable");
+    return detail::TaskFunction(detail::BodyAdapter<Fn>{std::forward<F>(body)});
+  }
   Task submit(SpawnOptions&& options, detail::TaskFunction&& body);
   Task submit_after(std::span<const Task> after, detail::TaskFunction&& body);
   std::unique_ptr<detail::RuntimeImpl> m_impl;
