@@ -80,9 +80,13 @@ constexpr auto k_drive_yield = std::chrono::milliseconds(20);
 /// busy, the thread makes its passes instead of sleeping until another thread wakes it.
 class DrivingWait {
  public:
-  /// `drivers` null: this thread does not drive.
-  explicit DrivingWait(std::shared_ptr<const RuntimeImpl::DriverList> drivers) noexcept
-      : m_drivers(std::move(drivers)) {}
+  /// `drivers` null: this thread does not drive. `count`, when set, counts this thread while
+  /// it drives (the idle workers' m_driving_workers). `defer_to`, when set: while it is
+  /// above zero this thread does not drive (a non-worker leaves the polling to idle workers).
+  explicit DrivingWait(std::shared_ptr<const RuntimeImpl::DriverList> drivers,
+                       std::atomic<int>* count = nullptr,
+                       const std::atomic<int>* defer_to = nullptr) noexcept
+      : m_drivers(std::move(drivers)), m_count(count), m_defer_to(defer_to) {}
   ~DrivingWait() { stop(); }
   DrivingWait(const DrivingWait&) = delete;
   DrivingWait& operator=(const DrivingWait&) = delete;
@@ -91,6 +95,11 @@ class DrivingWait {
   /// is busy or this wait has been quiet for `k_drive_yield`: the thread should sleep then.
   bool step() {
     if (!m_drivers || m_quit) return false;
+    m_deferred = m_defer_to != nullptr && m_defer_to->load(std::memory_order_seq_cst) > 0;
+    if (m_deferred) {
+      stop();
+      return false;
+    }
     bool busy = false;
     bool moved = false;
     for (const auto& d : *m_drivers) {
@@ -100,9 +109,11 @@ class DrivingWait {
       if (d->drive()) moved = true;
     }
     if (!busy) {
+      m_moved = false;
       stop();
       return false;
     }
+    m_moved = moved;
     const auto now = std::chrono::steady_clock::now();
     if (moved) {
       m_quiet_since = now;
@@ -122,21 +133,35 @@ class DrivingWait {
     return true;
   }
 
+  /// Whether the last step's pass moved something (it may have finished tasks).
+  [[nodiscard]] bool moved() const noexcept { return m_moved; }
+  /// Whether the last step did not drive because idle workers were driving.
+  [[nodiscard]] bool deferred() const noexcept { return m_deferred; }
+
+  /// Stops driving now (the destructor does it otherwise).
+  void stop() noexcept {
+    if (!m_begun) return;
+    for (const auto& d : *m_drivers) d->end();
+    // seq_cst: Dekker pair with a waiter that left the driving to the workers (wait_until).
+    if (m_count != nullptr) m_count->fetch_sub(1, std::memory_order_seq_cst);
+    m_begun = false;
+  }
+
  private:
   void begin() noexcept {
+    if (m_count != nullptr) m_count->fetch_add(1, std::memory_order_relaxed);
     for (const auto& d : *m_drivers) d->begin();
     m_begun = true;
     m_quiet_since = std::chrono::steady_clock::now();
   }
-  void stop() noexcept {
-    if (!m_begun) return;
-    for (const auto& d : *m_drivers) d->end();
-    m_begun = false;
-  }
 
   std::shared_ptr<const RuntimeImpl::DriverList> m_drivers;
+  std::atomic<int>* m_count;
+  const std::atomic<int>* m_defer_to;
   bool m_begun = false;
   bool m_quit = false;
+  bool m_moved = false;
+  bool m_deferred = false;
   std::chrono::steady_clock::time_point m_quiet_since{};
 };
 
@@ -1159,6 +1184,7 @@ void RuntimeImpl::add_wait_driver(std::shared_ptr<WaitDriver> driver) {
   list->push_back(std::move(driver));
   m_num_drivers.store(static_cast<int>(list->size()), std::memory_order_release);
   m_drivers = std::move(list);
+  m_drivers_version.fetch_add(1, std::memory_order_release);
 }
 
 void RuntimeImpl::remove_wait_driver(const WaitDriver* driver) {
@@ -1170,6 +1196,7 @@ void RuntimeImpl::remove_wait_driver(const WaitDriver* driver) {
   }
   m_num_drivers.store(static_cast<int>(list->size()), std::memory_order_release);
   m_drivers = list->empty() ? nullptr : std::move(list);
+  m_drivers_version.fetch_add(1, std::memory_order_release);
 }
 
 std::shared_ptr<const RuntimeImpl::DriverList> RuntimeImpl::wait_drivers() const {
@@ -1314,9 +1341,12 @@ void RuntimeImpl::worker_main(Worker& w) {
   for (;;) {
     // 1. own work, injected work, stolen work
     TaskRecord* t = find_work(w);
-    // 2. spin briefly (yielding) before paying for a sleep and a wake-up; the first time
-    // round, this worker's finished tasks may have been the last ones a wait_all() waits for
+    // 2. drive what the WaitDrivers have in progress (poll MPI: a message this rank waits for
+    // is then seen by a thread already on a core, and its successor runs here), then spin
+    // briefly (yielding) before paying for a sleep and a wake-up; the first time round, this
+    // worker's finished tasks may have been the last ones a wait_all() waits for
     if (t == nullptr) note_idle();
+    if (t == nullptr && w.device == 0) t = drive_while_idle(w);
     for (int i = 0; t == nullptr && i < k_spin_rounds; ++i) {
       std::this_thread::yield();
       t = find_work(w);
@@ -1340,6 +1370,30 @@ void RuntimeImpl::worker_main(Worker& w) {
     dev.idle.commit_wait(key);
   }
   t_thread = ThreadState{};
+}
+
+TaskRecord* RuntimeImpl::drive_while_idle(Worker& w) {
+  const std::uint64_t version = m_drivers_version.load(std::memory_order_acquire);
+  if (version != w.drivers_version) {
+    // Taken again after every change, so a removed driver (a closed Comm) is not kept alive.
+    w.drivers = wait_drivers();
+    w.drivers_version = version;
+  }
+  if (!w.drivers) return nullptr;
+  DrivingWait driving(w.drivers, &m_driving_workers);
+  TaskRecord* t = nullptr;
+  while (driving.step()) {
+    t = find_work(w);
+    if (t != nullptr || m_stop.load(std::memory_order_relaxed)) break;
+    // The pass may have finished the last tasks a wait_all() waits for (a send's completion
+    // releases nothing this worker would run): check for it as when going idle.
+    if (driving.moved()) note_idle();
+  }
+  driving.stop();
+  // A waiting thread that left the driving to the idle workers sleeps meanwhile: wake it to
+  // drive again (seq_cst: Dekker pair with wait_until()).
+  if (m_deferring_waiters.load(std::memory_order_seq_cst) > 0) m_helper_idle.notify_all();
+  return t;
 }
 
 TaskRecord* RuntimeImpl::find_work(Worker& w) {
@@ -1468,7 +1522,8 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
   // Workers keep running tasks; other threads drive what the drivers have in progress.
   DrivingWait driving(w == nullptr && m_num_drivers.load(std::memory_order_acquire) > 0
                           ? wait_drivers()
-                          : nullptr);
+                          : nullptr,
+                      nullptr, &m_driving_workers);
 
   const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(m_config.deadlock_timeout));
@@ -1510,6 +1565,18 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       Sleeping(const Sleeping&) = delete;
       Sleeping& operator=(const Sleeping&) = delete;
     } sleeping(helps_any ? &m_sleeping_helpers : nullptr);
+    // Left the driving to idle workers: counted, so that the last of them to stop wakes us.
+    struct Deferring {
+      std::atomic<int>* count;
+      explicit Deferring(std::atomic<int>* c) : count(c) {
+        if (count != nullptr) count->fetch_add(1, std::memory_order_seq_cst);
+      }
+      ~Deferring() {
+        if (count != nullptr) count->fetch_sub(1, std::memory_order_relaxed);
+      }
+      Deferring(const Deferring&) = delete;
+      Deferring& operator=(const Deferring&) = delete;
+    } deferring(driving.deferred() ? &m_deferring_waiters : nullptr);
     const std::uint32_t key = ec.prepare_wait();
     if (done()) {
       ec.cancel_wait();
@@ -1518,6 +1585,10 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
     if (TaskRecord* t = help_find(w)) {
       ec.cancel_wait();
       run_chain(t, w);
+      continue;
+    }
+    if (deferring.count != nullptr && m_driving_workers.load(std::memory_order_seq_cst) == 0) {
+      ec.cancel_wait();  // the workers stopped driving meanwhile: drive again
       continue;
     }
     // A thread that may help only with its own subtree checks now and then whether the whole

@@ -79,6 +79,10 @@ struct Worker {
   /// Inside a body and not blocked in a wait (the deadlock detector's "someone works").
   std::atomic<bool> active{false};
   std::vector<TraceEvent> trace;  // worker only; read after join
+  /// The runtime's WaitDrivers as this worker last took them (idle workers drive them), and
+  /// the version of the list they are.
+  std::shared_ptr<const std::vector<std::shared_ptr<WaitDriver>>> drivers;
+  std::uint64_t drivers_version = 0;
   std::thread thread;
 };
 
@@ -264,6 +268,9 @@ class RuntimeImpl {
   // workers
   void worker_main(Worker& w);
   TaskRecord* find_work(Worker& w);
+  /// An idle cpu worker drives the busy WaitDrivers (polls MPI) until it finds work (returned)
+  /// or they are idle or quiet for long (null).
+  TaskRecord* drive_while_idle(Worker& w);
   TaskRecord* take_inbox(Worker& w, InjectionQueue& q);
   TaskRecord* steal_from_siblings(Worker& w, int device);
   /// A task for a waiting thread to run: any it may take, or (`any`) any at all.
@@ -336,6 +343,12 @@ class RuntimeImpl {
   bool m_spare_core = false;
   // What waiting threads drive (WaitDriver). Copy-on-write: a wait takes the list once.
   std::atomic<int> m_num_drivers{0};
+  std::atomic<std::uint64_t> m_drivers_version{0};  // bumped on every change of the list
+  /// Idle workers driving right now: a waiting thread that is not a worker does not drive
+  /// meanwhile (it would only take the core from them).
+  std::atomic<int> m_driving_workers{0};
+  /// Waiting threads asleep because idle workers were driving: woken when one stops.
+  std::atomic<int> m_deferring_waiters{0};
   mutable std::mutex m_driver_mutex;
   std::shared_ptr<const DriverList> m_drivers;
 

@@ -480,8 +480,15 @@ struct CommState {
       }
       op.token = ctx.defer_completion();
       // Released on a thread that is not a worker (the spawner, a waiting thread): it will
-      // most likely wait next and drive the engine itself, so do not wake the engine.
-      st->engine->submit(std::move(op), !ctx.runtime().on_worker_thread());
+      // most likely wait next and drive the engine itself, so do not wake the engine. On a
+      // worker: post it now with a pass of our own (non-blocking calls, one pass at a time),
+      // so the message leaves without a hand-over to the engine thread; if another thread
+      // is making a pass, that thread takes it (the engine is woken as before).
+      if (!ctx.runtime().on_worker_thread()) {
+        st->engine->submit(std::move(op), /*may_defer=*/true);
+      } else {
+        st->engine->submit_and_post(std::move(op));
+      }
     });
     std::lock_guard<std::mutex> lock(mutex);
     tracked.push_back(t);

@@ -39,6 +39,12 @@ constexpr auto k_linger = std::chrono::milliseconds(2);
 // after the receive) usually drives again at once. It also bounds how late the engine takes
 // such operations over when no thread waits again.
 constexpr auto k_driven_nap = std::chrono::milliseconds(4);
+// test_outstanding(): up to `k_test_all` outstanding requests are all tested in every pass;
+// beyond that a pass tests the oldest, the newest and a rotating part of the others.
+constexpr std::size_t k_test_oldest = 64;
+constexpr std::size_t k_test_newest = 16;
+constexpr std::size_t k_test_rotating = 64;
+constexpr std::size_t k_test_all = k_test_oldest + k_test_newest + k_test_rotating;
 
 std::string describe(const Operation& op) {
   switch (op.kind) {
@@ -146,6 +152,23 @@ void ProgressEngine::submit(Operation op, bool may_defer) {
   if (wake) m_wake.notify_one();
 }
 
+void ProgressEngine::submit_and_post(Operation op) {
+  if (!try_pass_flag()) {
+    submit(std::move(op));
+    return;
+  }
+  submit(std::move(op), /*may_defer=*/true);
+  struct Release {
+    ProgressEngine* e;
+    ~Release() { e->release_pass_flag(); }
+  } release{this};
+  if (m_closed) return;  // submit() failed it already (stopped)
+  if (pass()) {
+    m_last_progress = Clock::now();
+    m_driven.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void ProgressEngine::begin() noexcept { m_drivers.fetch_add(1, std::memory_order_acq_rel); }
 
 bool ProgressEngine::drive() {
@@ -209,11 +232,11 @@ bool ProgressEngine::pass() {
   // run() has looked for a stop request just before.
   bool progressed = m_has_incoming.load(std::memory_order_acquire) && take_submissions();
   if (!m_unready.empty() && post_ready_events()) progressed = true;
-  if (!m_active.empty() && test_outstanding()) progressed = true;
+  if (m_live > 0 && test_outstanding()) progressed = true;
   // The point-to-point transport is driven whenever anything is outstanding (its peers'
   // connection and rendezvous traffic may need this rank's progress), never when idle.
   const bool p2p_busy = m_p2p && m_p2p->active() > 0;
-  if (m_p2p && (p2p_busy || !m_active.empty()) && progress_p2p()) progressed = true;
+  if (m_p2p && (p2p_busy || m_live > 0) && progress_p2p()) progressed = true;
   return progressed;
 }
 
@@ -298,6 +321,7 @@ void ProgressEngine::post(Operation&& op) {
     m_posted.fetch_add(1, std::memory_order_relaxed);
     m_requests.push_back(request);
     m_active.push_back(std::move(op));
+    ++m_live;
   }
   if (collective) post_ready_collectives();
 }
@@ -322,29 +346,62 @@ void ProgressEngine::post_ready_collectives() {
 }
 
 bool ProgressEngine::test_outstanding() {
-  const int n = static_cast<int>(m_requests.size());
-  m_indices.resize(m_requests.size());
-  m_statuses.resize(m_requests.size());
+  // MPI_Testsome looks at every request it is given (twice when none has completed), so a
+  // program that posts thousands of receives ahead (a whole time loop's halos at once) would
+  // pay for all of them on every pass, and a message would wait for the pass to end. With
+  // more than `k_test_all` requests outstanding a pass tests the oldest `k_test_oldest` slots
+  // (what a pipeline completes next), the newest `k_test_newest` (sends just posted, which
+  // complete at once) and the next `k_test_rotating` of the ones between, in turn: a request
+  // there is seen within (outstanding / k_test_rotating) passes.
+  const std::size_t end = m_requests.size();
+  const std::size_t live_span = end - m_head;
+  MPI_Request* requests = m_requests.data() + m_head;
+  std::size_t n = live_span;
+  const bool gathered = live_span > k_test_all;
+  if (gathered) {
+    m_test_slots.clear();
+    const std::size_t oldest_end = m_head + k_test_oldest;
+    const std::size_t newest_begin = end - k_test_newest;
+    for (std::size_t i = m_head; i < oldest_end; ++i) m_test_slots.push_back(i);
+    const std::size_t middle = newest_begin - oldest_end;
+    std::size_t r = m_rotation < middle ? m_rotation : 0;
+    for (std::size_t k = 0; k < std::min(k_test_rotating, middle); ++k) {
+      m_test_slots.push_back(oldest_end + r);
+      if (++r == middle) r = 0;
+    }
+    m_rotation = r;
+    for (std::size_t i = newest_begin; i < end; ++i) m_test_slots.push_back(i);
+    m_test_requests.clear();
+    for (std::size_t i : m_test_slots) m_test_requests.push_back(m_requests[i]);
+    requests = m_test_requests.data();
+    n = m_test_slots.size();
+  }
+  if (m_statuses.size() < n) {  // grown only: a pass allocates nothing once warm
+    m_indices.resize(n);
+    m_statuses.resize(n);
+  }
   int done = 0;
-  const int rc = MPI_Testsome(n, m_requests.data(), &done, m_indices.data(), m_statuses.data());
+  const int rc = MPI_Testsome(static_cast<int>(n), requests, &done, m_indices.data(),
+                              m_statuses.data());
   m_polls.fetch_add(1, std::memory_order_relaxed);
   if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) {
     fail_everything(MpiError("MPI_Testsome", rc,
-                             std::to_string(n) + " outstanding requests").what());
+                             std::to_string(m_live) + " outstanding requests").what());
     return true;
   }
   if (done == MPI_UNDEFINED || done <= 0) return false;
-  // Highest slot first: finish() moves the last element into the slot it empties, which is
-  // then never a slot still to be visited.
+  // Completions are handled in posting order. finish() leaves its slot empty (a null request)
+  // and nothing is posted during the loop (completing only submits), so the slots stay put.
   m_finished.clear();
   for (int k = 0; k < done; ++k) {
     const auto i = static_cast<std::size_t>(k);
-    m_finished.push_back({static_cast<std::size_t>(m_indices[i]),
+    const auto index = static_cast<std::size_t>(m_indices[i]);
+    m_finished.push_back({gathered ? m_test_slots[index] : m_head + index,
                           rc == MPI_ERR_IN_STATUS ? m_statuses[i].MPI_ERROR : MPI_SUCCESS,
                           m_statuses[i]});
   }
   std::sort(m_finished.begin(), m_finished.end(),
-            [](const Finished& a, const Finished& b) { return a.slot > b.slot; });
+            [](const Finished& a, const Finished& b) { return a.slot < b.slot; });
   for (Finished& f : m_finished) {
     const Operation& op = m_active[f.slot];
     std::exception_ptr error;
@@ -364,16 +421,30 @@ bool ProgressEngine::test_outstanding() {
     }
     finish(f.slot, std::move(error));
   }
+  compact_requests();
   return true;
 }
 
 void ProgressEngine::finish(std::size_t index, std::exception_ptr error) {
   Operation op = std::move(m_active[index]);
-  m_active[index] = std::move(m_active.back());
-  m_active.pop_back();
-  m_requests[index] = m_requests.back();
-  m_requests.pop_back();
+  m_requests[index] = MPI_REQUEST_NULL;  // MPI_Testsome has set it already; a failure may not
+  --m_live;
   complete(op, std::move(error));
+}
+
+void ProgressEngine::compact_requests() {
+  while (m_head < m_requests.size() && m_requests[m_head] == MPI_REQUEST_NULL) ++m_head;
+  if (m_head == m_requests.size()) {
+    m_requests.clear();
+    m_active.clear();
+    m_head = 0;
+  } else if (m_head >= k_test_all && 2 * m_head >= m_requests.size()) {
+    // Amortised: the live slots move down once the finished ones in front are half the vector.
+    const auto head = static_cast<std::ptrdiff_t>(m_head);
+    m_requests.erase(m_requests.begin(), m_requests.begin() + head);
+    m_active.erase(m_active.begin(), m_active.begin() + head);
+    m_head = 0;
+  }
 }
 
 void ProgressEngine::complete(Operation& op, std::exception_ptr error) {
@@ -428,10 +499,11 @@ void ProgressEngine::shutdown_p2p(const std::string& why) {
 }
 
 void ProgressEngine::fail_everything(const std::string& why) {
-  for (std::size_t i = 0; i < m_active.size(); ++i) {
+  for (std::size_t i = m_head; i < m_active.size(); ++i) {
+    if (m_requests[i] == MPI_REQUEST_NULL) continue;  // finished already
     // A receive not yet matched can be cancelled; other requests are left to MPI (their
     // buffers are kept alive by `keepalive` being leaked on purpose below).
-    if (m_active[i].kind == OpKind::recv && m_requests[i] != MPI_REQUEST_NULL) {
+    if (m_active[i].kind == OpKind::recv) {
       if (MPI_Cancel(&m_requests[i]) == MPI_SUCCESS) {
         MPI_Wait(&m_requests[i], MPI_STATUS_IGNORE);
       }
@@ -447,6 +519,8 @@ void ProgressEngine::fail_everything(const std::string& why) {
   }
   m_active.clear();
   m_requests.clear();
+  m_head = 0;
+  m_live = 0;
   for (auto& [seq, op] : m_waiting_collectives) {
     fail_op(op, std::make_exception_ptr(std::runtime_error(
                     std::string("parla::mpi: ") + to_string(op.kind) + " " + describe(op) +
@@ -513,7 +587,7 @@ void ProgressEngine::run() {
     }
     const bool progressed = pass();
     const bool nothing_outstanding =
-        m_active.empty() && m_unready.empty() && (!m_p2p || m_p2p->active() == 0);
+        m_live == 0 && m_unready.empty() && (!m_p2p || m_p2p->active() == 0);
     if (progressed) m_last_progress = now;
     const auto last_progress = m_last_progress;
     release_pass_flag();
@@ -562,7 +636,7 @@ void ProgressEngine::run() {
   }
   const char* why = "the communicator was closed while it was outstanding (call rt.finish() "
                     "before destroying the parla::mpi::Comm)";
-  if (!m_active.empty() || !m_waiting_collectives.empty() || !m_unready.empty()) fail_everything(why);
+  if (m_live > 0 || !m_waiting_collectives.empty() || !m_unready.empty()) fail_everything(why);
   shutdown_p2p(why);
 }
 

@@ -494,6 +494,126 @@ TEST(ProgressEngine, ProgressPostsWhatTheCallingThreadReleased) {
   EXPECT_FALSE(comm.progress()) << "a closed Comm makes no passes";
 }
 
+TEST(ProgressEngine, ThousandsOfReceivesPostedAheadCompleteInAnyOrder) {
+  // A program that spawns a whole time loop's receives up front (more than the engine tests
+  // in one pass) while the peer sends them newest first, then in a shuffled order: every
+  // receive completes with its own message, whatever its place among the outstanding ones.
+  Ring ring;
+  auto& [rt, comm, me, next, prev] = ring;
+  constexpr int k_messages = 1500;
+  for (const bool shuffled : {false, true}) {
+    std::vector<std::int64_t> in(k_messages, -1);
+    std::vector<std::int64_t> out(k_messages);
+    std::vector<parla::Task> recvs;
+    for (int k = 0; k < k_messages; ++k) {
+      recvs.push_back(comm.recv(&in[static_cast<std::size_t>(k)], sizeof(std::int64_t), prev, k));
+    }
+    comm.barrier();  // every rank has spawned its receives before any send
+    std::vector<int> order(k_messages);
+    for (int k = 0; k < k_messages; ++k) order[static_cast<std::size_t>(k)] = k_messages - 1 - k;
+    if (shuffled) std::shuffle(order.begin(), order.end(), std::mt19937(1234u + static_cast<unsigned>(me)));
+    for (int k : order) {
+      out[static_cast<std::size_t>(k)] = 1000000 * me + k;
+      comm.send(&out[static_cast<std::size_t>(k)], sizeof(std::int64_t), next, k);
+    }
+    rt.wait_all();
+    int wrong = 0;
+    for (int k = 0; k < k_messages; ++k) {
+      EXPECT_EQ(recvs[static_cast<std::size_t>(k)].state(), parla::TaskState::completed);
+      wrong += in[static_cast<std::size_t>(k)] != 1000000 * prev + k ? 1 : 0;
+    }
+    EXPECT_EQ(wrong, 0) << (shuffled ? "shuffled" : "newest first") << " sends";
+  }
+  rt.finish();
+}
+
+TEST(ProgressEngine, ClosingWithManyReceivesOutstandingFailsOnlyTheUnmatched) {
+  // Many receives outstanding, the peer sends only every third: those complete with their
+  // data (their slots are then empty among live ones); closing fails exactly the others.
+  Runtime rt({.num_workers = 1, .sim_gpus = 0});
+  auto comm =
+      std::make_unique<Comm>(rt, MPI_COMM_WORLD, parla::mpi::CommConfig{.abort_on_failure = 0});
+  const int n = comm->size();
+  const int me = comm->rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  constexpr int k_messages = 600;
+  std::vector<int> in(k_messages, -1);
+  std::vector<int> out(k_messages);
+  std::vector<parla::Task> recvs;
+  for (int k = 0; k < k_messages; ++k) {
+    recvs.push_back(comm->recv(&in[static_cast<std::size_t>(k)], sizeof(int), prev, k));
+  }
+  std::vector<parla::Task> sends;
+  for (int k = 0; k < k_messages; k += 3) {
+    out[static_cast<std::size_t>(k)] = 10000 * me + k;
+    sends.push_back(comm->send(&out[static_cast<std::size_t>(k)], sizeof(int), next, k));
+  }
+  for (int k = 0; k < k_messages; k += 3) rt.wait(recvs[static_cast<std::size_t>(k)]);
+  for (const parla::Task& s : sends) rt.wait(s);
+  MPI_Barrier(MPI_COMM_WORLD);
+  comm->close();
+  int completed = 0;
+  int failed = 0;
+  for (int k = 0; k < k_messages; ++k) {
+    const parla::Task& r = recvs[static_cast<std::size_t>(k)];
+    if (k % 3 == 0) {
+      EXPECT_EQ(r.state(), parla::TaskState::completed) << "receive " << k;
+      EXPECT_EQ(in[static_cast<std::size_t>(k)], 10000 * prev + k);
+      ++completed;
+    } else {
+      EXPECT_THROW(rt.wait(r), parla::TaskError) << "receive " << k;
+      ++failed;
+    }
+  }
+  EXPECT_EQ(completed, k_messages / 3);
+  EXPECT_EQ(failed, k_messages - k_messages / 3);
+  try {
+    rt.finish();
+  } catch (const parla::TaskError&) {
+  }
+  comm.reset();
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(ProgressEngine, IdleWorkersCarryAPipelineNoThreadWaitsFor) {
+  // A ring pipeline (receive, add one, send on) spawned by the main thread, which then polls
+  // the last task instead of waiting in the runtime. The worker, idle between its tasks,
+  // posts and completes the messages itself (its passes count as driven), not only the
+  // engine thread.
+  Ring ring;
+  auto& [rt, comm, me, next, prev] = ring;
+  constexpr int k_steps = 200;
+  std::vector<std::int64_t> inbox(k_steps, -1);
+  std::vector<std::int64_t> outbox(k_steps, -1);
+  const auto before = comm.progress_stats();
+  parla::Task last;
+  for (int step = 0; step < k_steps; ++step) {
+    const auto i = static_cast<std::size_t>(step);
+    parla::Task r = comm.recv(&inbox[i], sizeof(std::int64_t), prev, 3);
+    std::int64_t* in_value = step == 0 ? nullptr : &inbox[i - 1];
+    parla::Task add = rt.spawn({.dependencies = step == 0 ? std::vector<parla::Dep>{}
+                                                         : std::vector<parla::Dep>{last}},
+                               [&outbox, in_value, i, me] {
+                                 outbox[i] = (in_value == nullptr ? me : *in_value) + 1;
+                               });
+    comm.send(&outbox[i], sizeof(std::int64_t), next, 3, {.dependencies = {add}});
+    last = r;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (last.state() != parla::TaskState::completed && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(last.state(), parla::TaskState::completed) << "the pipeline stalled";
+  // Each value went once round the ring per step: step s holds the (s + 1)-th increment of
+  // the value that started s ranks back.
+  const int n = comm.size();
+  EXPECT_EQ(inbox[k_steps - 1], ((me - k_steps % n) % n + n) % n + k_steps);
+  EXPECT_GT(comm.progress_stats().driven, before.driven)
+      << "no worker drove the engine: every message was handed to the engine thread";
+  rt.finish();
+}
+
 TEST(ProgressEngine, CommunicatorTrafficDoesNotMatchTheApplications) {
   // The application sends on WORLD with the same peers and tag while the runtime exchanges
   // on its duplicate; each side receives only its own messages.

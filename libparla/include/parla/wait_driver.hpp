@@ -8,11 +8,13 @@ namespace parla {
 /// makes the calls that complete what it waits for, so nothing is handed between threads: no
 /// wake-up of the progress thread to post a message, none of the waiter when it completes.
 ///
-/// Only threads that are not workers drive (a program's main thread, a Python thread in
-/// `wait`); workers keep running tasks. A waiting thread calls `begin()` once, then `drive()`
-/// while `busy()`, spinning briefly and then yielding between passes that move nothing, and
-/// `end()` when its wait is over or when it has been quiet long enough to sleep instead.
-/// Every method may be called from several waiting threads at once.
+/// Threads that are not workers drive while they wait (a program's main thread, a Python
+/// thread in `wait`); cpu workers drive while they have no task to run, and stop as soon as
+/// one is ready (a waiting thread leaves the driving to them meanwhile). A driving thread
+/// calls `begin()` once, then `drive()` while `busy()`, spinning briefly and then yielding
+/// between passes that move nothing, and `end()` when its wait or idle spell is over or when
+/// it has been quiet long enough to sleep instead. Every method may be called from several
+/// threads at once.
 class WaitDriver {
  public:
   virtual ~WaitDriver() = default;

@@ -131,7 +131,8 @@ class Comm {
   /// true when anything moved. A thread that waits does this by itself. Call it from a thread
   /// that has released communication tasks and computes before it waits, so their messages
   /// go out first (a halo exchange does, before it copies the faces within the rank). Does
-  /// nothing on a worker thread (workers never call MPI) or once the Comm is closed.
+  /// nothing on a worker thread (idle workers make passes by themselves) or once the Comm is
+  /// closed.
   bool progress();
 
   [[nodiscard]] ProgressStats progress_stats() const noexcept;

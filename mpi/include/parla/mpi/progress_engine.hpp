@@ -87,18 +87,21 @@ struct ProgressStats {
   std::uint64_t polls = 0;        // MPI_Testsome calls
   std::uint64_t sleeps = 0;       // times the thread went to sleep with nothing outstanding
   std::uint64_t wakeups = 0;      // loop iterations that started after a sleep or back-off
-  std::uint64_t driven = 0;       // passes made by waiting threads that moved something
+  std::uint64_t driven = 0;       // passes by other threads (waiting, idle workers) that moved something
 };
 
 /// Owns one thread that posts operations handed to it (`submit`, from any thread) and tests
 /// every outstanding request in one MPI_Testsome per pass. Polling adapts: it spins while
 /// requests complete, backs off (yield, then sleeps growing to `max_backoff`) while requests
 /// are outstanding but quiet, and sleeps on a condition variable, using no CPU, when nothing
-/// is outstanding. Workers never call MPI: they submit and return.
+/// is outstanding. Workers never block in MPI: a communication task's body posts its
+/// operation with a non-blocking pass of its own when no other thread is making one
+/// (`submit_and_post`), else submits and returns.
 ///
-/// It is also a WaitDriver: a thread blocked in a runtime wait (not a worker) makes the passes
-/// itself while operations are outstanding, and the engine thread naps meanwhile, so an
-/// exchange that a thread waits for needs no hand-off between threads. One pass runs at a
+/// It is also a WaitDriver: a thread blocked in a runtime wait, or a cpu worker with no task to
+/// run, makes the passes itself while operations are outstanding, and the engine thread naps
+/// meanwhile, so an exchange needs no hand-off between threads: the message a rank waits
+/// for is seen by a thread already running, and the task it releases runs there. One pass runs at a
 /// time (a flag, not a lock: a pass may finish a task whose release reaches `submit`). A
 /// submission from a thread that is not a worker does not wake a napping engine: that thread
 /// usually waits next and drives; if it does not, the nap (`k_nap`) bounds the delay.
@@ -123,6 +126,10 @@ class ProgressEngine final : public WaitDriver {
   /// Hands `op` to the engine (thread-safe, never blocks on MPI). `may_defer`: the caller
   /// is not a worker and will probably wait (and drive) soon, so a napping engine is not woken.
   void submit(Operation op, bool may_defer = false);
+  /// Hands `op` to the engine and posts it at once with a pass on the calling thread (a
+  /// worker running a communication task); when another thread is making a pass, as
+  /// `submit(op)`. Never blocks on MPI.
+  void submit_and_post(Operation op);
 
   // WaitDriver: threads blocked in a runtime wait make the passes while this is busy.
   [[nodiscard]] bool busy() const noexcept override {
@@ -161,6 +168,8 @@ class ProgressEngine final : public WaitDriver {
   void post_ready_collectives();
   bool test_outstanding();
   void finish(std::size_t index, std::exception_ptr error);
+  /// Drops the finished slots in front of the oldest live request (all of them, amortised).
+  void compact_requests();
   void fail_everything(const std::string& why);
   void complete(Operation& op, std::exception_ptr error);
   bool progress_p2p();
@@ -191,8 +200,14 @@ class ProgressEngine final : public WaitDriver {
   // Under the pass flag (the engine thread, or a thread driving).
   bool m_closed = false;                  // the engine stopped: passes do nothing
   std::chrono::steady_clock::time_point m_last_progress{};
+  // In posting order from m_head; a finished slot keeps a null request until compacted.
   std::vector<MPI_Request> m_requests;  // parallel to m_active
   std::vector<Operation> m_active;
+  std::size_t m_head = 0;               // slots before it are all finished
+  std::size_t m_live = 0;               // requests posted and not finished
+  std::size_t m_rotation = 0;           // where the next pass's rotating part starts
+  std::vector<std::size_t> m_test_slots;      // the slots a pass tests (many outstanding)
+  std::vector<MPI_Request> m_test_requests;   // their requests, as MPI_Testsome takes them
   std::vector<Operation> m_batch;    // take_submissions()'s buffer (traded with m_incoming)
   std::vector<Operation> m_unready;  // waiting for their `ready` event
   std::vector<Operation> m_unready_scratch;  // post_ready_events()'s other buffer
