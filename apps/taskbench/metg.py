@@ -165,8 +165,11 @@ def main() -> int:
                 *common,
             ]
         elif base == "parla-Nx1":
+            # One rank per core, bound to it as the MPI ranks are: the worker runs the tasks
+            # and, when idle, drives the progress engine; the main thread and the engine
+            # thread share its core and sleep meanwhile.
             configs[name] = [
-                *mpirun_prefix(cores, True),
+                *mpirun_prefix(cores, False),
                 str(build / "parla_taskbench"),
                 "--workers",
                 "1",

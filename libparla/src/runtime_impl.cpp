@@ -1390,9 +1390,13 @@ TaskRecord* RuntimeImpl::drive_while_idle(Worker& w) {
     if (driving.moved()) note_idle();
   }
   driving.stop();
-  // A waiting thread that left the driving to the idle workers sleeps meanwhile: wake it to
-  // drive again (seq_cst: Dekker pair with wait_until()).
-  if (m_deferring_waiters.load(std::memory_order_seq_cst) > 0) m_helper_idle.notify_all();
+  // A waiting thread that left the driving to the idle workers sleeps meanwhile. With a core
+  // of its own, wake it to drive (and help) again (seq_cst: Dekker pair with wait_until()).
+  // Without one it would only take this worker's core: the engine thread takes over after
+  // its nap if no worker drives again first.
+  if (m_spare_core && m_deferring_waiters.load(std::memory_order_seq_cst) > 0) {
+    m_helper_idle.notify_all();
+  }
   return t;
 }
 
@@ -1565,7 +1569,8 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       Sleeping(const Sleeping&) = delete;
       Sleeping& operator=(const Sleeping&) = delete;
     } sleeping(helps_any ? &m_sleeping_helpers : nullptr);
-    // Left the driving to idle workers: counted, so that the last of them to stop wakes us.
+    // Left the driving to idle workers: counted, so that the last of them to stop wakes us
+    // (when this thread has a spare core to drive on).
     struct Deferring {
       std::atomic<int>* count;
       explicit Deferring(std::atomic<int>* c) : count(c) {
@@ -1587,7 +1592,8 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
       run_chain(t, w);
       continue;
     }
-    if (deferring.count != nullptr && m_driving_workers.load(std::memory_order_seq_cst) == 0) {
+    if (deferring.count != nullptr && m_spare_core &&
+        m_driving_workers.load(std::memory_order_seq_cst) == 0) {
       ec.cancel_wait();  // the workers stopped driving meanwhile: drive again
       continue;
     }
