@@ -1558,30 +1558,24 @@ void RuntimeImpl::wait_until(const std::function<bool()>& done,
         continue;
       }
     }
-    struct Sleeping {
+    // Counts this thread in `count` (when set) while it sleeps below.
+    struct Counted {
       std::atomic<int>* count;
-      explicit Sleeping(std::atomic<int>* c) : count(c) {
-        if (count != nullptr) count->fetch_add(1, std::memory_order_relaxed);
+      Counted(std::atomic<int>* c, std::memory_order order) : count(c) {
+        if (count != nullptr) count->fetch_add(1, order);
       }
-      ~Sleeping() {
+      ~Counted() {
         if (count != nullptr) count->fetch_sub(1, std::memory_order_relaxed);
       }
-      Sleeping(const Sleeping&) = delete;
-      Sleeping& operator=(const Sleeping&) = delete;
-    } sleeping(helps_any ? &m_sleeping_helpers : nullptr);
+      Counted(const Counted&) = delete;
+      Counted& operator=(const Counted&) = delete;
+    };
+    const Counted sleeping(helps_any ? &m_sleeping_helpers : nullptr, std::memory_order_relaxed);
     // Left the driving to idle workers: counted, so that the last of them to stop wakes us
-    // (when this thread has a spare core to drive on).
-    struct Deferring {
-      std::atomic<int>* count;
-      explicit Deferring(std::atomic<int>* c) : count(c) {
-        if (count != nullptr) count->fetch_add(1, std::memory_order_seq_cst);
-      }
-      ~Deferring() {
-        if (count != nullptr) count->fetch_sub(1, std::memory_order_relaxed);
-      }
-      Deferring(const Deferring&) = delete;
-      Deferring& operator=(const Deferring&) = delete;
-    } deferring(driving.deferred() ? &m_deferring_waiters : nullptr);
+    // (when this thread has a spare core to drive on). seq_cst: Dekker pair with
+    // drive_while_idle().
+    const Counted deferring(driving.deferred() ? &m_deferring_waiters : nullptr,
+                            std::memory_order_seq_cst);
     const std::uint32_t key = ec.prepare_wait();
     if (done()) {
       ec.cancel_wait();
