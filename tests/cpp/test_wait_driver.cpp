@@ -1,6 +1,7 @@
 // Runtime::add_wait_driver: a thread blocked in a wait (not a worker) drives a registered
 // WaitDriver itself while it is busy, and so completes what it waits for without any other
-// thread's help; workers never drive; a removed driver is no longer driven.
+// thread's help; an idle worker drives it too, a worker blocked in a wait inside a body does
+// not; a removed driver is no longer driven.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -12,6 +13,9 @@
 #include "test_common.hpp"
 
 namespace {
+
+/// Set on a worker while a body of the test waits there: drives made then are counted.
+thread_local bool t_body_waiting = false;
 
 /// Holds completion tokens and fulfils one every `passes_per_completion` calls of drive(),
 /// as a progress engine completes messages: with nobody driving it, its tasks never finish.
@@ -33,6 +37,7 @@ class TokenDriver final : public parla::WaitDriver {
   void end() noexcept override { m_active.fetch_sub(1, std::memory_order_relaxed); }
   bool drive() override {
     if (m_rt.on_worker_thread()) m_worker_drives.fetch_add(1, std::memory_order_relaxed);
+    if (t_body_waiting) m_body_drives.fetch_add(1, std::memory_order_relaxed);
     if (m_active.load(std::memory_order_relaxed) <= 0) m_unbegun_drives.fetch_add(1);
     {
       std::lock_guard<std::mutex> lock(m_mutex);
@@ -57,6 +62,7 @@ class TokenDriver final : public parla::WaitDriver {
   }
   [[nodiscard]] int active() const { return m_active.load(); }
   [[nodiscard]] int worker_drives() const { return m_worker_drives.load(); }
+  [[nodiscard]] int body_drives() const { return m_body_drives.load(); }
   [[nodiscard]] int unbegun_drives() const { return m_unbegun_drives.load(); }
 
  private:
@@ -68,6 +74,7 @@ class TokenDriver final : public parla::WaitDriver {
   std::atomic<int> m_pending{0};
   std::atomic<int> m_active{0};
   std::atomic<int> m_worker_drives{0};
+  std::atomic<int> m_body_drives{0};
   std::atomic<int> m_unbegun_drives{0};
   std::atomic<long> m_passes{0};
 };
@@ -85,11 +92,19 @@ parla::Task spawn_driven(parla::Runtime& rt, TokenDriver& driver, parla::SpawnOp
 
 }  // namespace
 
-TEST(WaitDriver, TheWaitingThreadDrivesWhatItWaitsFor) {
-  parla::Runtime rt({.num_workers = 2, .sim_gpus = 0});
+TEST(WaitDriver, TheWaitingThreadDrivesWhatItWaitsForWhileTheWorkerIsBusy) {
+  parla::Runtime rt({.num_workers = 1, .sim_gpus = 0});
   auto driver = std::make_shared<TokenDriver>(rt, 3);
   rt.add_wait_driver(driver);
   EXPECT_FALSE(rt.on_worker_thread());
+  // The only worker is busy until the wait is over: no idle worker can drive.
+  std::atomic<bool> started{false};
+  std::atomic<bool> release{false};
+  parla::Task busy = rt.spawn({}, [&] {
+    started = true;
+    while (!release.load()) std::this_thread::yield();
+  });
+  while (!started.load()) std::this_thread::yield();
   // A chain: each link is released by the previous one's completion, inside a drive().
   std::vector<parla::Task> chain;
   for (int i = 0; i < 20; ++i) {
@@ -98,31 +113,65 @@ TEST(WaitDriver, TheWaitingThreadDrivesWhatItWaitsFor) {
     chain.push_back(spawn_driven(rt, *driver, std::move(o)));
   }
   rt.wait(chain.back());
+  release = true;
   for (const auto& t : chain) EXPECT_EQ(t.state(), parla::TaskState::completed);
   const auto drivers = driver->drivers();
   ASSERT_FALSE(drivers.empty());
   for (const auto& id : drivers) EXPECT_EQ(id, std::this_thread::get_id());
   EXPECT_EQ(driver->active(), 0) << "begin() and end() must pair up when the wait returns";
   EXPECT_EQ(driver->unbegun_drives(), 0) << "drive() called outside begin()/end()";
+  rt.wait(busy);
   rt.remove_wait_driver(driver.get());
   rt.finish();
 }
 
-TEST(WaitDriver, WorkersNeverDriveAndTheirBodiesWaitForTheDrivingThread) {
+TEST(WaitDriver, IdleWorkersDriveWhatNoThreadWaitsFor) {
+  // The driver has no thread of its own: a chain the main thread does not wait for (it polls
+  // the last task) completes only because idle workers drive it.
+  parla::Runtime rt({.num_workers = 2, .sim_gpus = 0});
+  auto driver = std::make_shared<TokenDriver>(rt, 2);
+  rt.add_wait_driver(driver);
+  std::vector<parla::Task> chain;
+  for (int i = 0; i < 20; ++i) {
+    parla::SpawnOptions o;
+    if (i > 0) o.dependencies = {chain.back()};
+    chain.push_back(spawn_driven(rt, *driver, std::move(o)));
+  }
+  // A driver gets no wake-up call when work arrives (the MPI engine's own thread takes it
+  // then), and an idle worker sleeps after 20 ms without progress (a loaded machine may
+  // deschedule it that long): a task now and then wakes one, which drives once idle.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (chain.back().state() != parla::TaskState::completed &&
+         std::chrono::steady_clock::now() < deadline) {
+    rt.spawn({}, [] {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(chain.back().state(), parla::TaskState::completed) << "no idle worker drove";
+  EXPECT_GT(driver->worker_drives(), 0);
+  EXPECT_EQ(driver->unbegun_drives(), 0) << "drive() called outside begin()/end()";
+  rt.remove_wait_driver(driver.get());
+  rt.finish();
+  EXPECT_EQ(driver->active(), 0) << "begin() and end() must pair up once the workers stop";
+}
+
+TEST(WaitDriver, ABodyBlockedInAWaitDoesNotDrive) {
   parla::Runtime rt({.num_workers = 2, .sim_gpus = 0});
   auto driver = std::make_shared<TokenDriver>(rt, 1);
   rt.add_wait_driver(driver);
   parla::Task inner = spawn_driven(rt, *driver);
   std::atomic<bool> body_on_worker{false};
-  // A body blocked in a wait on a worker: it must not drive (the main thread's wait does).
+  // A body blocked in a wait on a worker must not drive (the main thread's wait or the idle
+  // worker does): it may hold what the driver's completions need.
   parla::Task outer = rt.spawn({}, [&] {
     body_on_worker = rt.on_worker_thread();
+    t_body_waiting = true;
     rt.wait(inner);
+    t_body_waiting = false;
   });
   rt.wait(outer);
   EXPECT_TRUE(body_on_worker.load());
   EXPECT_EQ(inner.state(), parla::TaskState::completed);
-  EXPECT_EQ(driver->worker_drives(), 0);
+  EXPECT_EQ(driver->body_drives(), 0);
   rt.remove_wait_driver(driver.get());
   rt.finish();
 }
