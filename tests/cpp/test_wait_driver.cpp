@@ -90,6 +90,19 @@ parla::Task spawn_driven(parla::Runtime& rt, TokenDriver& driver, parla::SpawnOp
                   [&driver](parla::TaskContext& ctx) { driver.hold(ctx.defer_completion()); });
 }
 
+
+/// A chain of `n` driven tasks: each link is released by the previous one's completion,
+/// inside a drive().
+std::vector<parla::Task> spawn_driven_chain(parla::Runtime& rt, TokenDriver& driver, int n) {
+  std::vector<parla::Task> chain;
+  for (int i = 0; i < n; ++i) {
+    parla::SpawnOptions o;
+    if (i > 0) o.dependencies = {chain.back()};
+    chain.push_back(spawn_driven(rt, driver, std::move(o)));
+  }
+  return chain;
+}
+
 }  // namespace
 
 TEST(WaitDriver, TheWaitingThreadDrivesWhatItWaitsForWhileTheWorkerIsBusy) {
@@ -105,13 +118,7 @@ TEST(WaitDriver, TheWaitingThreadDrivesWhatItWaitsForWhileTheWorkerIsBusy) {
     while (!release.load()) std::this_thread::yield();
   });
   while (!started.load()) std::this_thread::yield();
-  // A chain: each link is released by the previous one's completion, inside a drive().
-  std::vector<parla::Task> chain;
-  for (int i = 0; i < 20; ++i) {
-    parla::SpawnOptions o;
-    if (i > 0) o.dependencies = {chain.back()};
-    chain.push_back(spawn_driven(rt, *driver, std::move(o)));
-  }
+  std::vector<parla::Task> chain = spawn_driven_chain(rt, *driver, 20);
   rt.wait(chain.back());
   release = true;
   for (const auto& t : chain) EXPECT_EQ(t.state(), parla::TaskState::completed);
@@ -131,12 +138,7 @@ TEST(WaitDriver, IdleWorkersDriveWhatNoThreadWaitsFor) {
   parla::Runtime rt({.num_workers = 2, .sim_gpus = 0});
   auto driver = std::make_shared<TokenDriver>(rt, 2);
   rt.add_wait_driver(driver);
-  std::vector<parla::Task> chain;
-  for (int i = 0; i < 20; ++i) {
-    parla::SpawnOptions o;
-    if (i > 0) o.dependencies = {chain.back()};
-    chain.push_back(spawn_driven(rt, *driver, std::move(o)));
-  }
+  std::vector<parla::Task> chain = spawn_driven_chain(rt, *driver, 20);
   // A driver gets no wake-up call when work arrives (the MPI engine's own thread takes it
   // then), and an idle worker sleeps after 20 ms without progress (a loaded machine may
   // deschedule it that long): a task now and then wakes one, which drives once idle.
