@@ -460,6 +460,7 @@ Ref<TaskRecord> RuntimeImpl::submit(SpawnOptions&& o, TaskFunction&& body) {
   }
   TaskRecord* t = record.get();
   t->m_body = std::move(body);
+  t->m_body_names = t->m_body.describes();
   t->m_placement = placement;
   if (own_placement) t->cold().own_placement = std::move(own_placement);
   t->m_urgent = o.priority > 0;
@@ -499,6 +500,7 @@ Ref<TaskRecord> RuntimeImpl::submit_after(std::span<const Task> after, TaskFunct
   on_record_created(*t);
   t->m_flags.store(TaskRecord::k_spawned | TaskRecord::k_outstanding, std::memory_order_relaxed);
   t->m_body = std::move(body);
+  t->m_body_names = t->m_body.describes();
   t->m_placement = &m_default_placement;
   t->m_refs.store(2, std::memory_order_relaxed);  // the handle and the execution reference
   Worker* const me = this_worker();
@@ -1002,7 +1004,9 @@ TaskRecord* RuntimeImpl::execute(TaskRecord* t, ExecContext& ex) {
   }
   if (!cores.empty()) m_core_set.release(cores);
   t_thread.frames = frame.prev;
-  t->m_body.reset();  // captures die now, on the worker, not when the last handle goes
+  // Captures die now, on the worker, not when the last handle goes; a body that names its
+  // task (TaskFunction::describes) is kept until the record dies, so the name stays readable.
+  if (!t->m_body_names) t->m_body.reset();
   if (device_task) after_device_body(t, ex);
   if (m_timed) {
     const std::int64_t end = now_ns();
@@ -1073,7 +1077,7 @@ void RuntimeImpl::finalize(TaskRecord* t, TaskState state, ExecContext& ex) {
   } else if (state == TaskState::cancelled) {
     cause = t->m_cancel_cause.load(std::memory_order_acquire);
     t->cold().failure = cause->shared_from_this();
-    t->m_body.reset();
+    if (!t->m_body_names) t->m_body.reset();
   }
   // Its blocks hold references to this task (inferred dependencies): break the cycle.
   t->m_data.reset();

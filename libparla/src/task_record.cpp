@@ -146,6 +146,11 @@ void TaskRecord::destroy() noexcept {
 
 std::string TaskRecord::display_name() const {
   if (const std::string& n = name(); !n.empty()) return n;
+  if (m_body_names) {
+    std::string described;
+    m_body.describe(described);
+    if (!described.empty()) return described;
+  }
   char buf[40];
   std::snprintf(buf, sizeof buf, "task@%p", static_cast<const void*>(this));
   return buf;

@@ -281,6 +281,45 @@ bool ucx_transport_built() noexcept {
 
 namespace detail {
 
+/// A communication task's name, "mpi.send(to 1, tag 7)", appended to `out`.
+void append_task_name(std::string& out, const char* what, OpKind kind, int peer, int user_tag) {
+  out.append("mpi.").append(what);
+  if (kind == OpKind::send || kind == OpKind::recv) {
+    char num[16];
+    auto append_int = [&](int v) {
+      const auto end = std::to_chars(num, num + sizeof num, v).ptr;
+      out.append(num, end);
+    };
+    out.append(kind == OpKind::send ? "(to " : "(from ");
+    append_int(peer);
+    out.append(", tag ");
+    append_int(user_tag);
+    out.push_back(')');
+  }
+}
+
+struct CommState;
+
+/// The body of a send or a receive of a plain buffer, the hot path of a halo exchange. It
+/// fits in the task record (the spawn allocates nothing for it) and names its task only when
+/// something asks (a hang report, an error), instead of formatting a name for every message.
+struct P2pBody {
+  std::weak_ptr<CommState> state;
+  void* buffer = nullptr;
+  int count = 0;     // bytes
+  int peer = 0;
+  int tag = 0;       // the MPI tag (the message's number in its channel, see CommState)
+  int user_tag = 0;  // the program's
+  OpKind kind = OpKind::send;
+
+  void operator()(TaskContext& ctx) const;
+  void describe(std::string& out) const {
+    append_task_name(out, kind == OpKind::send ? "send" : "recv", kind, peer, user_tag);
+  }
+};
+static_assert(sizeof(P2pBody) <= parla::detail::TaskFunction::inline_size,
+              "a plain send or receive body must fit in the task record");
+
 /// Everything a communication task's body needs; shared with the bodies so a task that runs
 /// after its Comm closed fails cleanly instead of touching freed state.
 struct CommState {
@@ -408,31 +447,58 @@ struct CommState {
     std::_Exit(code);  // MPI_Abort does not return; in case it does
   }
 
+  /// What every communication task is spawned with: the caller's key, dependencies and name,
+  /// a raised priority (they are short, only post, and a peer may be waiting for them), and
+  /// run_inline: the thread that releases one (the engine completing the previous message of
+  /// a chain, a worker finishing its producer) runs it right away instead of waking a worker.
+  static SpawnOptions task_options(CommOptions& options) {
+    SpawnOptions o;
+    o.key = std::move(options.key);
+    o.dependencies = std::move(options.dependencies);
+    o.priority = options.priority != 0 ? options.priority : 1;
+    o.name = std::move(options.name);
+    o.run_inline = true;
+    return o;
+  }
+
+  /// Hands `op` (its token taken) to the engine from a communication task's body. Released on
+  /// a thread that is not a worker (the spawner, a waiting thread), which will most likely wait
+  /// next and drive the engine itself: no wake-up. On a worker: posted now in a pass of its
+  /// own (non-blocking calls, one pass at a time), so the message leaves without a hand-over
+  /// to the engine thread; if another thread is making a pass, that one takes it.
+  void hand_over(TaskContext& ctx, Operation&& op) {
+    if (!ctx.runtime().on_worker_thread()) {
+      engine->submit(std::move(op), /*may_defer=*/true);
+    } else {
+      engine->submit_and_post(std::move(op));
+    }
+  }
+
+  /// Spawns the task that posts a send or a receive of a plain buffer (`op` from
+  /// point_to_point()): the lean body, unless the operation must hold something alive.
+  Task spawn_p2p(Operation&& op, CommOptions&& options) {
+    const char* what = op.kind == OpKind::send ? "send" : "recv";
+    if (options.keepalive) return spawn(std::move(op), DataSlice{}, false, false, std::move(options), what);
+    Runtime& r = runtime();
+    Task t = r.spawn(task_options(options),
+                     P2pBody{self, op.buffer, op.count, op.peer, op.tag, op.user_tag, op.kind});
+    track(t);
+    return t;
+  }
+
+  void track(const Task& t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    tracked.push_back(t);
+  }
+
   /// Spawns the task that posts `op` (its buffer taken from `data` when it has one).
   Task spawn(Operation op, const DataSlice& data, bool reads, bool writes, CommOptions&& options,
              const char* what) {
     Runtime& r = runtime();
-    SpawnOptions o;
-    o.key = std::move(options.key);
-    o.dependencies = std::move(options.dependencies);
-    o.priority = options.priority;
-    o.name = std::move(options.name);
+    SpawnOptions o = task_options(options);
     if (o.name.empty() && !o.key.valid()) {  // a keyed task is named after its key
-      // "mpi.send(to 1, tag 7)", formatted in place: one allocation per message.
       o.name.reserve(48);
-      o.name.append("mpi.").append(what);
-      if (op.kind == OpKind::send || op.kind == OpKind::recv) {
-        char num[16];
-        auto append_int = [&](int v) {
-          const auto end = std::to_chars(num, num + sizeof num, v).ptr;
-          o.name.append(num, end);
-        };
-        o.name.append(op.kind == OpKind::send ? "(to " : "(from ");
-        append_int(op.peer);
-        o.name.append(", tag ");
-        append_int(op.user_tag);
-        o.name.push_back(')');
-      }
+      append_task_name(o.name, what, op.kind, op.peer, op.user_tag);
     }
     if (data.state()) {
       // Host placement by default: the runtime brings the block's current contents to host
@@ -455,11 +521,6 @@ struct CommState {
       }
     }
     op.keepalive = std::move(options.keepalive);
-    // Communication tasks are short (they only post), and a peer may be waiting for them.
-    if (o.priority == 0) o.priority = 1;
-    // Its body only posts: the thread that releases it (the engine completing the previous
-    // message of a chain) runs it right away instead of waking a worker.
-    o.run_inline = true;
     std::weak_ptr<CommState> weak = self;
     Task t = r.spawn(std::move(o), [weak, op = std::move(op), data](TaskContext& ctx) mutable {
       std::shared_ptr<CommState> st = weak.lock();
@@ -479,24 +540,28 @@ struct CommState {
         }
       }
       op.token = ctx.defer_completion();
-      // Released on a thread that is not a worker (the spawner, a waiting thread): it will
-      // most likely wait next and drive the engine itself, so do not wake the engine. On a
-      // worker: post it now with a pass of our own (non-blocking calls, one pass at a time),
-      // so the message leaves without a hand-over to the engine thread; if another thread
-      // is making a pass, that thread takes it (the engine is woken as before).
-      if (!ctx.runtime().on_worker_thread()) {
-        st->engine->submit(std::move(op), /*may_defer=*/true);
-      } else {
-        st->engine->submit_and_post(std::move(op));
-      }
+      st->hand_over(ctx, std::move(op));
     });
-    std::lock_guard<std::mutex> lock(mutex);
-    tracked.push_back(t);
+    track(t);
     return t;
   }
 
   std::weak_ptr<CommState> self;
 };
+
+void P2pBody::operator()(TaskContext& ctx) const {
+  std::shared_ptr<CommState> st = state.lock();
+  if (!st) throw std::runtime_error("parla::mpi: the Comm was destroyed before this task ran");
+  Operation op;
+  op.kind = kind;
+  op.buffer = buffer;
+  op.count = count;
+  op.peer = peer;
+  op.tag = tag;
+  op.user_tag = user_tag;
+  op.token = ctx.defer_completion();
+  st->hand_over(ctx, std::move(op));
+}
 
 }  // namespace detail
 
@@ -626,14 +691,13 @@ Task Comm::recv(const DataSlice& data, int src, int tag, CommOptions options) {
 Task Comm::send(const void* buffer, std::size_t bytes, int dst, int tag, CommOptions options) {
   auto& st = *m_state;
   // const_cast: MPI_Isend and ucp_tag_send_nbx only read the buffer.
-  return st.spawn(point_to_point(st, OpKind::send, const_cast<void*>(buffer), bytes, dst, tag),
-                  DataSlice{}, true, false, std::move(options), "send");
+  return st.spawn_p2p(point_to_point(st, OpKind::send, const_cast<void*>(buffer), bytes, dst, tag),
+                     std::move(options));
 }
 
 Task Comm::recv(void* buffer, std::size_t bytes, int src, int tag, CommOptions options) {
   auto& st = *m_state;
-  return st.spawn(point_to_point(st, OpKind::recv, buffer, bytes, src, tag), DataSlice{}, false,
-                  true, std::move(options), "recv");
+  return st.spawn_p2p(point_to_point(st, OpKind::recv, buffer, bytes, src, tag), std::move(options));
 }
 
 namespace {

@@ -146,6 +146,51 @@ TEST_P(ErrorTest, DeadlockOnANeverSpawnedKeyIsReported) {
   EXPECT_NE(err.find("never spawned"), std::string::npos) << err;
 }
 
+/// A body that names its task when asked (as a communication task does), not at the spawn.
+struct NamedBody {
+  int id = 0;
+  bool fail = false;
+  void operator()() const {
+    if (fail) throw std::runtime_error("lost");
+  }
+  void describe(std::string& out) const { out.append("exchange#").append(std::to_string(id)); }
+};
+
+TEST_P(ErrorTest, ABodyThatNamesItsTaskIsNamedInReportsErrorsAndAfterItRan) {
+  parla::Runtime rt(quick_deadlock());
+  parla::TaskSpace T(rt, "T");
+  parla::Task blocked = rt.spawn({.dependencies = {T[0]}}, NamedBody{7});
+  parla::Task named = rt.spawn({.name = "given"}, NamedBody{8});  // a given name wins
+  EXPECT_EQ(blocked.name(), "exchange#7");
+  try {
+    rt.wait(blocked);
+    FAIL() << "waiting on a task behind a never-spawned key must report a deadlock";
+  } catch (const parla::DeadlockError& e) {
+    EXPECT_NE(std::string(e.what()).find("exchange#7 (pending): waits for T[0] (never spawned)"),
+              std::string::npos)
+        << e.what();
+  }
+  rt.wait(named);
+  EXPECT_EQ(named.name(), "given");
+  parla::Task failing = rt.spawn({}, NamedBody{9, true});
+  parla::Task after = rt.spawn({.dependencies = {failing}, .name = "after"}, [] {});
+  try {
+    rt.wait(after);
+    FAIL() << "a dependent of a failed task must be cancelled";
+  } catch (const parla::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "exchange#9");
+    EXPECT_EQ(std::string(e.what()), "task 'after' was cancelled because task 'exchange#9' failed: lost");
+  }
+  EXPECT_EQ(failing.name(), "exchange#9");  // the body is kept while the record lives
+  rt.spawn({.key = T[0]}, [] {});
+  rt.wait(blocked);
+  EXPECT_EQ(blocked.name(), "exchange#7");
+  try {
+    rt.wait_all();
+  } catch (const parla::TaskError&) {
+  }
+}
+
 TEST_P(ErrorTest, DeadlockOnAReservationThatCanNeverFitIsReported) {
   parla::Runtime rt(quick_deadlock());
   // The outer task holds the whole cpu and waits for a task that needs part of it.

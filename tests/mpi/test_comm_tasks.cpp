@@ -232,6 +232,42 @@ TEST_P(CommTasks, RawBuffersWithExplicitDependencies) {
   rt.finish();
 }
 
+TEST_P(CommTasks, ACommunicationTaskIsNamedAfterItsMessageBeforeAndAfterItRuns) {
+  // What a hang report and an error show: the names are made when asked (no name is
+  // formatted per message), from the body the task keeps for that.
+  Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
+  Comm comm(rt);
+  const int n = comm.size();
+  const int me = comm.rank();
+  const int next = (me + 1) % n;
+  const int prev = (me + n - 1) % n;
+  std::vector<int> out(64, me);
+  std::vector<int> in(64, -1);
+  std::vector<int> out2(8, me);
+  std::vector<int> in2(8, -1);
+  parla::TaskSpace T(rt, "gate");
+  parla::Task s = comm.send(out.data(), out.size() * sizeof(int), next, 3, {.dependencies = {T[0]}});
+  parla::Task r = comm.recv(in.data(), in.size() * sizeof(int), prev, 3, {.dependencies = {T[0]}});
+  parla::Task named = comm.send(out2.data(), out2.size() * sizeof(int), next, 4,
+                                {.dependencies = {T[0]}, .name = "halo east"});
+  parla::Task keyed = comm.recv(in2.data(), in2.size() * sizeof(int), prev, 4, {.key = T[1]});
+  const std::string send_name = "mpi.send(to " + std::to_string(next) + ", tag 3)";
+  const std::string recv_name = "mpi.recv(from " + std::to_string(prev) + ", tag 3)";
+  EXPECT_EQ(s.state(), parla::TaskState::pending);
+  EXPECT_EQ(s.name(), send_name);
+  EXPECT_EQ(r.name(), recv_name);
+  EXPECT_EQ(named.name(), "halo east");
+  EXPECT_EQ(keyed.name(), T[1].name());
+  rt.spawn({.key = T[0]}, [] {});
+  rt.wait_all();
+  EXPECT_EQ(in, std::vector<int>(64, prev));
+  EXPECT_EQ(in2, std::vector<int>(8, prev));
+  EXPECT_EQ(s.state(), parla::TaskState::completed);
+  EXPECT_EQ(s.name(), send_name);
+  EXPECT_EQ(r.name(), recv_name);
+  rt.finish();
+}
+
 TEST_P(CommTasks, SimulatedGpuDataIsSentAndReceived) {
   Runtime rt({.num_workers = GetParam(), .sim_gpus = 2});
   Comm comm(rt);
@@ -297,6 +333,10 @@ TEST(CommErrors, SizeMismatchNamesPeerAndTag) {
     }
     EXPECT_NE(what.find("from rank " + std::to_string((me + n - 1) % n)), std::string::npos) << what;
     EXPECT_NE(what.find("tag 9"), std::string::npos) << what;
+    // The failed task is named after its message (the name is made when asked, not per spawn).
+    const std::string name = "mpi.recv(from " + std::to_string((me + n - 1) % n) + ", tag 9)";
+    EXPECT_EQ(e.task_name(), name) << what;
+    EXPECT_EQ(r.name(), name);
   }
   try {
     rt.finish();

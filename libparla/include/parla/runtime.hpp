@@ -37,6 +37,12 @@ struct BodyAdapter {
   /// Read by TaskFunction: a body returning void never touches the task's result box.
   static constexpr bool returns_value = !std::is_void_v<Result>;
   Fn fn;
+  /// Passed through for a body that names its task lazily (see TaskFunction::describes).
+  void describe(std::string& out) const
+    requires requires(const Fn& f, std::string& s) { f.describe(s); }
+  {
+    fn.describe(out);
+  }
   void operator()(TaskContext& ctx, ResultBox& out) {
     if constexpr (std::is_invocable_v<Fn&, TaskContext&>) {
       using R = std::invoke_result_t<Fn&, TaskContext&>;

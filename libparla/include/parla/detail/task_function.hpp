@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <string>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
@@ -95,6 +96,12 @@ class TaskFunction {
   /// Whether the callable stores a result (false for a body returning void: the runtime then
   /// gives it a scratch box instead of the task's).
   [[nodiscard]] bool returns_value() const noexcept { return m_ops != nullptr && m_ops->returns_value; }
+  /// Whether the callable names its task on request (see `describe`).
+  [[nodiscard]] bool describes() const noexcept { return m_ops != nullptr && m_ops->describe != nullptr; }
+  /// Appends the task's name as the callable gives it; only when describes(). The runtime
+  /// keeps such a callable until the record dies (it is never reset), and the callable's
+  /// describe() reads only what its call does not change: naming is safe from any thread.
+  void describe(std::string& out) const { m_ops->describe(m_storage, out); }
   void operator()(TaskContext& ctx, ResultBox& out) { m_ops->invoke(m_storage, ctx, out); }
   void reset() noexcept {
     if (m_ops != nullptr) m_ops->destroy(m_storage);
@@ -106,6 +113,7 @@ class TaskFunction {
     void (*invoke)(void*, TaskContext&, ResultBox&);
     void (*move)(void* dst, void* src) noexcept;  // move-constructs dst, destroys src
     void (*destroy)(void*) noexcept;
+    void (*describe)(const void*, std::string&);  // null unless the callable names its task
     bool returns_value;
   };
   /// A callable says it never stores a result with `static constexpr bool returns_value =
@@ -118,6 +126,24 @@ class TaskFunction {
       return true;
     }
   }();
+  /// A callable that names its task lazily has `void describe(std::string&) const` (a
+  /// communication task: "mpi.send(to 1, tag 7)", formatted only for a report or an error).
+  template <class Fn>
+  static constexpr bool k_describes = requires(const Fn& f, std::string& s) { f.describe(s); };
+  template <class Fn, bool Heap>
+  static constexpr auto describe_op() -> void (*)(const void*, std::string&) {
+    if constexpr (k_describes<Fn>) {
+      return [](const void* p, std::string& out) {
+        if constexpr (Heap) {
+          (*static_cast<Fn* const*>(p))->describe(out);
+        } else {
+          std::launder(static_cast<const Fn*>(p))->describe(out);
+        }
+      };
+    } else {
+      return nullptr;
+    }
+  }
   template <class Fn>
   static constexpr Ops inline_ops{
       [](void* p, TaskContext& c, ResultBox& r) { (*std::launder(static_cast<Fn*>(p)))(c, r); },
@@ -126,12 +152,14 @@ class TaskFunction {
         ::new (d) Fn(std::move(*src));
         src->~Fn();
       },
-      [](void* p) noexcept { std::launder(static_cast<Fn*>(p))->~Fn(); }, k_returns_value<Fn>};
+      [](void* p) noexcept { std::launder(static_cast<Fn*>(p))->~Fn(); },
+      describe_op<Fn, false>(), k_returns_value<Fn>};
   template <class Fn>
   static constexpr Ops heap_ops{
       [](void* p, TaskContext& c, ResultBox& r) { (**static_cast<Fn**>(p))(c, r); },
       [](void* d, void* s) noexcept { ::new (d) Fn*(*static_cast<Fn**>(s)); },
-      [](void* p) noexcept { delete *static_cast<Fn**>(p); }, k_returns_value<Fn>};
+      [](void* p) noexcept { delete *static_cast<Fn**>(p); }, describe_op<Fn, true>(),
+      k_returns_value<Fn>};
 
   void move_from(TaskFunction& o) noexcept {
     if (o.m_ops != nullptr) {

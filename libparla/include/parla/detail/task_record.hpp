@@ -188,6 +188,9 @@ class alignas(64) TaskRecord final {
   std::atomic<std::uint8_t> m_finish_parties{1};
   bool m_urgent = false;      // SpawnOptions::priority > 0: taken before the device's other tasks
   bool m_run_inline = false;  // SpawnOptions::run_inline (and a cpu task without resources)
+  /// The body names the task (TaskFunction::describes): set before the spawn publishes the
+  /// record, never changed, so any thread may read it; the body is then kept until the end.
+  bool m_body_names = false;
   std::int16_t m_primary_device = 0;  // device whose worker runs the body
   /// Lock-free successor list; `closed_list()` once the task finished.
   std::atomic<Edge*> m_successors{nullptr};
