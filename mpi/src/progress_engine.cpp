@@ -39,12 +39,15 @@ constexpr auto k_linger = std::chrono::milliseconds(2);
 // after the receive) usually drives again at once. It also bounds how late the engine takes
 // such operations over when no thread waits again.
 constexpr auto k_driven_nap = std::chrono::milliseconds(4);
-// test_outstanding(): up to `k_test_all` outstanding requests are all tested in every pass;
-// beyond that a pass tests the oldest, the newest and a rotating part of the others.
-constexpr std::size_t k_test_oldest = 64;
-constexpr std::size_t k_test_newest = 16;
+// test_outstanding(): a pass tests the oldest `k_test_oldest` and the newest `k_test_newest`
+// outstanding requests; every `k_rotate_every`-th pass also tests the next `k_test_rotating`
+// of the ones between, in turn.
+constexpr std::size_t k_test_oldest = 16;
+constexpr std::size_t k_test_newest = 8;
 constexpr std::size_t k_test_rotating = 64;
-constexpr std::size_t k_test_all = k_test_oldest + k_test_newest + k_test_rotating;
+constexpr unsigned k_rotate_every = 8;
+// compact_requests() moves the live slots down only past this many finished ones.
+constexpr std::size_t k_compact_min = 128;
 
 std::string describe(const Operation& op) {
   switch (op.kind) {
@@ -346,30 +349,38 @@ void ProgressEngine::post_ready_collectives() {
 }
 
 bool ProgressEngine::test_outstanding() {
-  // MPI_Testsome looks at every request it is given (twice when none has completed), so a
-  // program that posts thousands of receives ahead (a whole time loop's halos at once) would
-  // pay for all of them on every pass, and a message would wait for the pass to end. With
-  // more than `k_test_all` requests outstanding a pass tests the oldest `k_test_oldest` slots
-  // (what a pipeline completes next), the newest `k_test_newest` (sends just posted, which
-  // complete at once) and the next `k_test_rotating` of the ones between, in turn: a request
-  // there is seen within (outstanding / k_test_rotating) passes.
+  // MPI_Testsome looks at every request it is given (twice when none has completed), and a
+  // message waits for the pass that sees it: a pass must be short. A program may post
+  // thousands of receives ahead (a whole time loop's halos at once), so a pass tests the
+  // oldest `k_test_oldest` slots (what a pipeline completes next), the newest `k_test_newest`
+  // (sends just posted, which complete at once) and, every `k_rotate_every`-th pass, the next
+  // `k_test_rotating` of the ones between, in turn: a request there is seen within
+  // k_rotate_every * (outstanding / k_test_rotating) passes. (Testing 144 in every pass made
+  // a 2-rank Task Bench pipeline's tasks about 25 % slower at small sizes, see
+  // docs/performance.md.)
   const std::size_t end = m_requests.size();
   const std::size_t live_span = end - m_head;
   MPI_Request* requests = m_requests.data() + m_head;
   std::size_t n = live_span;
-  const bool gathered = live_span > k_test_all;
+  const bool rotate = ++m_passes_since_rotation >= k_rotate_every;
+  if (rotate) m_passes_since_rotation = 0;
+  const std::size_t middle_span =
+      live_span > k_test_oldest + k_test_newest ? live_span - k_test_oldest - k_test_newest : 0;
+  // All of them when the middle is empty, or when this pass rotates through all of it.
+  const bool gathered = middle_span > 0 && !(rotate && middle_span <= k_test_rotating);
   if (gathered) {
     m_test_slots.clear();
     const std::size_t oldest_end = m_head + k_test_oldest;
     const std::size_t newest_begin = end - k_test_newest;
     for (std::size_t i = m_head; i < oldest_end; ++i) m_test_slots.push_back(i);
-    const std::size_t middle = newest_begin - oldest_end;
-    std::size_t r = m_rotation < middle ? m_rotation : 0;
-    for (std::size_t k = 0; k < std::min(k_test_rotating, middle); ++k) {
-      m_test_slots.push_back(oldest_end + r);
-      if (++r == middle) r = 0;
+    if (rotate) {
+      std::size_t r = m_rotation < middle_span ? m_rotation : 0;
+      for (std::size_t k = 0; k < k_test_rotating; ++k) {
+        m_test_slots.push_back(oldest_end + r);
+        if (++r == middle_span) r = 0;
+      }
+      m_rotation = r;
     }
-    m_rotation = r;
     for (std::size_t i = newest_begin; i < end; ++i) m_test_slots.push_back(i);
     m_test_requests.clear();
     for (std::size_t i : m_test_slots) m_test_requests.push_back(m_requests[i]);
@@ -438,7 +449,7 @@ void ProgressEngine::compact_requests() {
     m_requests.clear();
     m_active.clear();
     m_head = 0;
-  } else if (m_head >= k_test_all && 2 * m_head >= m_requests.size()) {
+  } else if (m_head >= k_compact_min && 2 * m_head >= m_requests.size()) {
     // Amortised: the live slots move down once the finished ones in front are half the vector.
     const auto head = static_cast<std::ptrdiff_t>(m_head);
     m_requests.erase(m_requests.begin(), m_requests.begin() + head);

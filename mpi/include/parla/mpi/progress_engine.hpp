@@ -206,6 +206,7 @@ class ProgressEngine final : public WaitDriver {
   std::size_t m_head = 0;               // slots before it are all finished
   std::size_t m_live = 0;               // requests posted and not finished
   std::size_t m_rotation = 0;           // where the next pass's rotating part starts
+  unsigned m_passes_since_rotation = 0;  // passes since the last that tested the rotating part
   std::vector<std::size_t> m_test_slots;      // the slots a pass tests (many outstanding)
   std::vector<MPI_Request> m_test_requests;   // their requests, as MPI_Testsome takes them
   std::vector<Operation> m_batch;    // take_submissions()'s buffer (traded with m_incoming)
