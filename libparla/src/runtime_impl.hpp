@@ -79,6 +79,8 @@ struct Worker {
   /// Inside a body and not blocked in a wait (the deadlock detector's "someone works").
   std::atomic<bool> active{false};
   std::vector<TraceEvent> trace;  // worker only; read after join
+  /// run_chain()'s run_inline tasks released by the task it just ran (kept: no allocation).
+  std::vector<TaskRecord*> inline_ready;
   /// The runtime's WaitDrivers as this worker last took them (idle workers drive them), and
   /// the version of the list they are.
   std::shared_ptr<const std::vector<std::shared_ptr<WaitDriver>>> drivers;
