@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -90,6 +91,33 @@ TEST_P(RunInlineTest, ImmediateChainsRunToTheEnd) {
 }
 
 PARLA_INSTANTIATE_SWEEP(RunInlineTest);
+
+// A worker finishing a task that releases a hand-off task (the send of what it computed) and
+// an ordinary one runs the hand-off first: queued, it would wait for the other task's body
+// while a peer waits for the message.
+TEST(RunInlineOnWorkers, AHandOffTaskRunsRightAfterTheTaskThatReleasedIt) {
+  parla::Runtime rt({.num_workers = 1, .sim_gpus = 0, .cuda_gpus = 0});
+  std::mutex m;
+  std::vector<std::string> order;
+  auto log = [&](const char* what) {
+    std::lock_guard<std::mutex> lock(m);
+    order.emplace_back(what);
+  };
+  std::atomic<bool> go{false};
+  parla::Task producer = rt.spawn({.name = "producer"}, [&] {
+    while (!go.load()) std::this_thread::yield();
+    log("producer");
+  });
+  // The ordinary task is spawned last: its edge is walked first, so it is the worker's next
+  // task (it never enters a queue), and the hand-off is the one that would be queued.
+  parla::Task send = rt.spawn({.dependencies = {producer}, .name = "send", .run_inline = true},
+                              [&] { log("send"); });
+  parla::Task next = rt.spawn({.dependencies = {producer}, .name = "next"}, [&] { log("next"); });
+  go.store(true);
+  rt.wait(next);
+  rt.wait(send);
+  EXPECT_EQ(order, (std::vector<std::string>{"producer", "send", "next"}));
+}
 
 TEST(UnreportedFailure, ReportsAFailureNobodyPickedUpAfterTheGrace) {
   parla::Runtime rt({.num_workers = 2, .sim_gpus = 0, .cuda_gpus = 0});

@@ -40,8 +40,9 @@ struct SpawnOptions {
   std::string name{};
   /// The body only hands work off and returns at once (it posts a message, or enqueues work
   /// and defers its completion): the thread that makes the task ready — a progress thread
-  /// fulfilling a completion token, or the spawner — runs it right there instead of queueing
-  /// it for a worker, saving a thread hand-off per message. Honoured for cpu tasks without
+  /// fulfilling a completion token, the spawner, or a worker finishing its last predecessor
+  /// (then right after that task, before the worker's next one) — runs it right there instead
+  /// of queueing it, saving a thread hand-off per message. Honoured for cpu tasks without
   /// vcus or memory; never use it for a body that computes or blocks.
   bool run_inline = false;
   /// False: the task's accesses still move data and keep the copies coherent, but add no
