@@ -1050,14 +1050,14 @@ void RuntimeImpl::run_chain(TaskRecord* t, Worker* w) {
   ex.worker = w;
   ex.helper_device = w == nullptr ? 0 : -1;
   ex.allow_bypass = true;
-  // The run_inline tasks a task releases (the send of what it computed) run right after it,
-  // before the chain's next task: queued, they would wait for that task's body, and a peer
-  // rank waits for the message meanwhile.
-  std::vector<TaskRecord*> helper_ready;
-  ex.inline_ready = w != nullptr ? &w->inline_ready : &helper_ready;
+  // On a worker, the run_inline tasks a task releases (the send of what it computed) run
+  // right after it, before the chain's next task: queued, they would wait for that task's
+  // body, and a peer rank waits for the message meanwhile. (A helping thread queues them for
+  // the workers, as before.)
+  ex.inline_ready = w != nullptr ? &w->inline_ready : nullptr;
   while (t != nullptr) {
     t = execute(t, ex);
-    if (!ex.inline_ready->empty()) {
+    if (ex.inline_ready != nullptr && !ex.inline_ready->empty()) {
       run_inline_ready(ex);
       // What they released may be this thread's next task (set only where t had none).
       if (t == nullptr) t = std::exchange(ex.bypass, nullptr);
