@@ -478,7 +478,9 @@ struct CommState {
   /// point_to_point()): the lean body, unless the operation must hold something alive.
   Task spawn_p2p(Operation&& op, CommOptions&& options) {
     const char* what = op.kind == OpKind::send ? "send" : "recv";
-    if (options.keepalive) return spawn(std::move(op), DataSlice{}, false, false, std::move(options), what);
+    if (options.keepalive) {
+      return spawn(std::move(op), DataSlice{}, false, false, std::move(options), what);
+    }
     Runtime& r = runtime();
     Task t = r.spawn(task_options(options),
                      P2pBody{self, op.buffer, op.count, op.peer, op.tag, op.user_tag, op.kind});
@@ -697,7 +699,8 @@ Task Comm::send(const void* buffer, std::size_t bytes, int dst, int tag, CommOpt
 
 Task Comm::recv(void* buffer, std::size_t bytes, int src, int tag, CommOptions options) {
   auto& st = *m_state;
-  return st.spawn_p2p(point_to_point(st, OpKind::recv, buffer, bytes, src, tag), std::move(options));
+  return st.spawn_p2p(point_to_point(st, OpKind::recv, buffer, bytes, src, tag),
+                     std::move(options));
 }
 
 namespace {

@@ -179,7 +179,8 @@ TEST_P(ErrorTest, ABodyThatNamesItsTaskIsNamedInReportsErrorsAndAfterItRan) {
     FAIL() << "a dependent of a failed task must be cancelled";
   } catch (const parla::TaskError& e) {
     EXPECT_EQ(e.task_name(), "exchange#9");
-    EXPECT_EQ(std::string(e.what()), "task 'after' was cancelled because task 'exchange#9' failed: lost");
+    EXPECT_EQ(std::string(e.what()),
+              "task 'after' was cancelled because task 'exchange#9' failed: lost");
   }
   EXPECT_EQ(failing.name(), "exchange#9");  // the body is kept while the record lives
   rt.spawn({.key = T[0]}, [] {});

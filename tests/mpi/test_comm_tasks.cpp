@@ -246,7 +246,8 @@ TEST_P(CommTasks, ACommunicationTaskIsNamedAfterItsMessageBeforeAndAfterItRuns) 
   std::vector<int> out2(8, me);
   std::vector<int> in2(8, -1);
   parla::TaskSpace T(rt, "gate");
-  parla::Task s = comm.send(out.data(), out.size() * sizeof(int), next, 3, {.dependencies = {T[0]}});
+  parla::Task s =
+      comm.send(out.data(), out.size() * sizeof(int), next, 3, {.dependencies = {T[0]}});
   parla::Task r = comm.recv(in.data(), in.size() * sizeof(int), prev, 3, {.dependencies = {T[0]}});
   parla::Task named = comm.send(out2.data(), out2.size() * sizeof(int), next, 4,
                                 {.dependencies = {T[0]}, .name = "halo east"});

@@ -97,7 +97,9 @@ class TaskFunction {
   /// gives it a scratch box instead of the task's).
   [[nodiscard]] bool returns_value() const noexcept { return m_ops != nullptr && m_ops->returns_value; }
   /// Whether the callable names its task on request (see `describe`).
-  [[nodiscard]] bool describes() const noexcept { return m_ops != nullptr && m_ops->describe != nullptr; }
+  [[nodiscard]] bool describes() const noexcept {
+    return m_ops != nullptr && m_ops->describe != nullptr;
+  }
   /// Appends the task's name as the callable gives it; only when describes(). The runtime
   /// keeps such a callable until the record dies (it is never reset), and the callable's
   /// describe() reads only what its call does not change: naming is safe from any thread.
