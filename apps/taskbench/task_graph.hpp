@@ -193,60 +193,11 @@ struct Graph {
 
 // ---- kernels -----------------------------------------------------------------------------
 
-/// Keeps the compiler from deleting a computation whose result is otherwise unused.
-template <class T>
-inline void do_not_optimize(const T& value) {
-  asm volatile("" : : "r,m"(value) : "memory");
-}
-
-/// The working set of memory_bound tasks: one per thread, since tasks of one point may run
-/// at once (trivial), and a shared buffer would be a data race.
-inline std::vector<char>& thread_scratch(std::size_t bytes) {
-  thread_local std::vector<char> scratch;
-  if (scratch.size() < bytes) scratch.assign(bytes, 1);
-  return scratch;
-}
-
 /// Runs the task's kernel (Task Bench's definitions: busy_wait is a modular multiply chain,
 /// compute_bound 64 independent multiply-adds per iteration, memory_bound copies its
-/// working set's halves into each other once per iteration).
-inline void run_kernel(const Graph& g) {
-  switch (g.kernel) {
-    case KernelKind::empty:
-      return;
-    case KernelKind::busy_wait: {
-      long long acc = 113;
-      for (long i = 0; i < g.iterations; ++i) acc = acc * 139 % 2147483647;
-      do_not_optimize(acc);
-      return;
-    }
-    case KernelKind::compute_bound: {
-      double a[64];
-      for (int j = 0; j < 64; ++j) a[j] = 1.0 + 1e-3 * j;
-      for (long i = 0; i < g.iterations; ++i) {
-        for (double& x : a) x = x * x + x;
-        // One barrier per iteration keeps the 64 chains in registers as 64 independent
-        // multiply-adds (no reassociation across iterations).
-        do_not_optimize(a);
-      }
-      double s = 0;
-      for (double x : a) s += x;
-      do_not_optimize(s);
-      return;
-    }
-    case KernelKind::memory_bound: {
-      std::vector<char>& scratch = thread_scratch(g.scratch_bytes);
-      const std::size_t half = g.scratch_bytes / 2;
-      for (long i = 0; i < g.iterations; ++i) {
-        char* src = scratch.data() + (i % 2 == 0 ? 0 : half);
-        char* dst = scratch.data() + (i % 2 == 0 ? half : 0);
-        std::memcpy(dst, src, half);
-        do_not_optimize(dst[0]);
-      }
-      return;
-    }
-  }
-}
+/// working set's halves into each other once per iteration). Defined in task_kernels.cpp, not
+/// here: both programs then run the same machine code, placed alike (see there).
+void run_kernel(const Graph& g);
 
 // ---- verification ------------------------------------------------------------------------
 
@@ -609,8 +560,9 @@ struct Sweep {
 };
 
 /// Runs the METG sweep: compute_bound tasks from `max_iterations` down to 1 iteration,
-/// halving; each point sized to take about `target_seconds`; the fastest of `repeats` runs
-/// (short runs, best of several: robust to other processes sharing the cores).
+/// halving; each point sized to take about `target_seconds`; the fastest of `repeats` runs,
+/// one per pass over the points (short runs, best of several, spread over the sweep: robust
+/// to other processes and slow spells of a shared machine).
 /// `run(graph)` runs one graph on every rank and returns the reduced result; every rank
 /// calls this with the same arguments (the step counts are decided on rank 0 and broadcast).
 inline Sweep metg_sweep(MPI_Comm comm, const Options& o, int cores,
@@ -643,9 +595,17 @@ inline Sweep metg_sweep(MPI_Comm comm, const Options& o, int cores,
                    k.work_per_task() / slowest * 1e-9, sweep.peak_flops_per_second * 1e-9, cores);
     }
   }
+  // The points, largest tasks first, each sized on the first pass to take about
+  // target_seconds, then `repeats` passes over all of them keeping each point's fastest run
+  // (the sizing run of the first point is its run of the first pass). Passes rather than
+  // back-to-back repeats: on a shared machine a core's speed swings by up to 2 x for seconds
+  // at a time, and runs of one point spread over the sweep are not all caught by one slow
+  // spell (which would set that point's efficiency, and the METG, by the machine rather than
+  // by the runtime).
   double per_iteration_s = 0;  // core time per task per iteration, from the first point
   for (long iterations = o.metg_max_iterations; iterations >= 1; iterations /= 2) {
-    g.iterations = iterations;
+    SweepPoint p;
+    p.iterations = iterations;
     // Steps so the run takes about target_seconds (at full efficiency), within [8, 4000].
     long steps = 32;
     if (per_iteration_s > 0) {
@@ -654,45 +614,64 @@ inline Sweep metg_sweep(MPI_Comm comm, const Options& o, int cores,
     }
     steps = std::clamp(steps, 8L, 4000L);
     MPI_Bcast(&steps, 1, MPI_LONG, 0, comm);
-    g.steps = steps;
-    SweepPoint best;
-    for (int rep = 0; rep < o.metg_repeats; ++rep) {
+    p.steps = steps;
+    sweep.points.push_back(p);
+    if (per_iteration_s == 0) {
+      // The first point's first run sizes the others (its run counts as its first repeat).
+      g.iterations = iterations;
+      g.steps = steps;
       const RunResult r = run(g);
-      const bool ok = r.bad_tasks == 0 && r.tasks == g.total_tasks();
-      if (rep == 0 || r.seconds < best.seconds) {
-        best.seconds = r.seconds;
-        best.spawn_seconds = r.spawn_seconds;
-        best.tasks = r.tasks;
-      }
-      best.ok = best.ok && ok;
-    }
-    best.iterations = iterations;
-    best.steps = steps;
-    best.flops_per_second = g.work_per_task() * static_cast<double>(best.tasks) / best.seconds;
-    best.granularity_us = best.seconds * cores / static_cast<double>(best.tasks) * 1e6;
-    if (sweep.points.empty()) {
-      double pi = best.seconds * cores /
-                  (static_cast<double>(best.tasks) * static_cast<double>(iterations));
+      SweepPoint& first = sweep.points.back();
+      first.seconds = r.seconds;
+      first.spawn_seconds = r.spawn_seconds;
+      first.tasks = r.tasks;
+      first.ok = r.bad_tasks == 0 && r.tasks == g.total_tasks();
+      double pi =
+          r.seconds * cores / (static_cast<double>(r.tasks) * static_cast<double>(iterations));
       MPI_Bcast(&pi, 1, MPI_DOUBLE, 0, comm);  // every rank sizes the next points alike
       per_iteration_s = pi;
     }
-    sweep.peak_flops_per_second = std::max(sweep.peak_flops_per_second, best.flops_per_second);
-    sweep.ok = sweep.ok && best.ok;
+  }
+  for (int rep = 0; rep < o.metg_repeats; ++rep) {
+    if (rank == 0 && o.metg_repeats > 1) {
+      std::fprintf(stderr, "  pass %d/%d over %zu points\n", rep + 1, o.metg_repeats,
+                   sweep.points.size());
+    }
+    for (std::size_t i = 0; i < sweep.points.size(); ++i) {
+      SweepPoint& p = sweep.points[i];
+      if (rep == 0 && i == 0) continue;  // ran above
+      g.iterations = p.iterations;
+      g.steps = p.steps;
+      const RunResult r = run(g);
+      const bool ok = r.bad_tasks == 0 && r.tasks == g.total_tasks();
+      if (p.tasks == 0 || r.seconds < p.seconds) {
+        p.seconds = r.seconds;
+        p.spawn_seconds = r.spawn_seconds;
+        p.tasks = r.tasks;
+      }
+      p.ok = (p.tasks == 0 || p.ok) && ok;
+    }
+  }
+  for (SweepPoint& p : sweep.points) {
+    g.iterations = p.iterations;
+    p.flops_per_second = g.work_per_task() * static_cast<double>(p.tasks) / p.seconds;
+    p.granularity_us = p.seconds * cores / static_cast<double>(p.tasks) * 1e6;
+    sweep.peak_flops_per_second = std::max(sweep.peak_flops_per_second, p.flops_per_second);
+    sweep.ok = sweep.ok && p.ok;
     if (rank == 0) {
       // Parla: spawning time per task of a rank; when it is most of the run, the one thread
       // that spawns the graph bounds the granularity (cores x spawn time per task).
       char spawn[48] = "";
-      if (best.spawn_seconds > 0) {
+      if (p.spawn_seconds > 0) {
         std::snprintf(spawn, sizeof spawn, "  spawn %6.3f us/task",
-                      best.spawn_seconds * 1e6 * size / static_cast<double>(best.tasks));
+                      p.spawn_seconds * 1e6 * size / static_cast<double>(p.tasks));
       }
       std::fprintf(stderr,
                    "  iterations %7ld  steps %5ld  tasks %6ld  %8.4f s  granularity %10.3f us  "
                    "%7.3f GFLOP/s%s%s\n",
-                   iterations, steps, best.tasks, best.seconds, best.granularity_us,
-                   best.flops_per_second * 1e-9, spawn, best.ok ? "" : "  CHECK FAILED");
+                   p.iterations, p.steps, p.tasks, p.seconds, p.granularity_us,
+                   p.flops_per_second * 1e-9, spawn, p.ok ? "" : "  CHECK FAILED");
     }
-    sweep.points.push_back(best);
   }
   // Efficiency against the peak (Task Bench normalises to the best FLOP/s the system reaches;
   // the largest tasks give it unless other processes slowed them, hence the calibration).

@@ -119,3 +119,38 @@ def test_core_latency_probe_reports_a_round_trip_and_rejects_bad_input():
     assert bad.returncode == 2
     assert "--trials expects an integer >= 1, got '0'" in bad.stderr
     assert bad.stdout == ""
+
+
+def test_a_sweep_repeats_each_point_once_per_pass_and_keeps_the_fastest():
+    # The runs of one point are spread over the sweep (one per pass over all the points), so
+    # that one slow spell of a shared machine does not catch every run of a point.
+    program = Path(BUILD) / "apps" / "taskbench" / "mpi_taskbench"
+    proc = subprocess.run(
+        [
+            str(program),
+            "--metg",
+            "--max-iterations",
+            "4",
+            "--repeats",
+            "3",
+            "--cores",
+            "1",
+            "--target-seconds",
+            "0.002",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    passes = re.findall(r"pass (\d)/3 over 3 points", proc.stderr)
+    assert passes == ["1", "2", "3"]
+    # Every point is reported once, after the passes, with the iterations halving to 1.
+    reported = re.findall(r"iterations +(\d+) +steps", proc.stderr)
+    assert reported == ["4", "2", "1"]
+    assert proc.stderr.index("pass 3/3") < proc.stderr.index("iterations       4")
+    sweep = json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]["sweep"]
+    assert [p["iterations"] for p in sweep] == [4, 2, 1]
+    assert all(p["seconds"] > 0 and p["tasks"] > 0 for p in sweep)
+    assert max(p["efficiency"] for p in sweep) == pytest.approx(1.0)
