@@ -649,7 +649,7 @@ inline Sweep metg_sweep(MPI_Comm comm, const Options& o, int cores,
         p.spawn_seconds = r.spawn_seconds;
         p.tasks = r.tasks;
       }
-      p.ok = (p.tasks == 0 || p.ok) && ok;
+      p.ok = p.ok && ok;
     }
   }
   for (SweepPoint& p : sweep.points) {
