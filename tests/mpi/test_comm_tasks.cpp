@@ -45,6 +45,19 @@ std::size_t message_size(unsigned seed, int from, int to, int msg, std::size_t m
   return 1 + gen() % 512;
 }
 
+/// This rank's place on the ring of all ranks: the size, its rank and its two neighbours.
+struct RingPlace {
+  int n;
+  int me;
+  int next;
+  int prev;
+};
+RingPlace ring_of(const Comm& comm) {
+  const int n = comm.size();
+  const int me = comm.rank();
+  return {n, me, (me + 1) % n, (me + n - 1) % n};
+}
+
 class CommTasks : public testing::TestWithParam<int> {};  // parameter: cpu workers
 
 }  // namespace
@@ -52,10 +65,7 @@ class CommTasks : public testing::TestWithParam<int> {};  // parameter: cpu work
 TEST_P(CommTasks, RingWithRandomSizesAndReusedBlocks) {
   Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
   Comm comm(rt);
-  const int n = comm.size();
-  const int me = comm.rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  const auto [n, me, next, prev] = ring_of(comm);
   constexpr std::size_t k_max = 300000;
   DataBlock out(rt, k_max, "out");
   DataBlock in(rt, k_max, "in");
@@ -208,10 +218,7 @@ TEST_P(CommTasks, ComputeAndCollectivesInterleaved) {
 TEST_P(CommTasks, RawBuffersWithExplicitDependencies) {
   Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
   Comm comm(rt);
-  const int n = comm.size();
-  const int me = comm.rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  const auto [n, me, next, prev] = ring_of(comm);
   std::vector<int> out(1000);
   std::vector<int> in(1000, -1);
   parla::TaskSpace T(rt, "T");
@@ -237,10 +244,7 @@ TEST_P(CommTasks, ACommunicationTaskIsNamedAfterItsMessageBeforeAndAfterItRuns) 
   // formatted per message), from the body the task keeps for that.
   Runtime rt({.num_workers = GetParam(), .sim_gpus = 0});
   Comm comm(rt);
-  const int n = comm.size();
-  const int me = comm.rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  const auto [n, me, next, prev] = ring_of(comm);
   std::vector<int> out(64, me);
   std::vector<int> in(64, -1);
   std::vector<int> out2(8, me);
@@ -272,10 +276,7 @@ TEST_P(CommTasks, ACommunicationTaskIsNamedAfterItsMessageBeforeAndAfterItRuns) 
 TEST_P(CommTasks, SimulatedGpuDataIsSentAndReceived) {
   Runtime rt({.num_workers = GetParam(), .sim_gpus = 2});
   Comm comm(rt);
-  const int n = comm.size();
-  const int me = comm.rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  const auto [n, me, next, prev] = ring_of(comm);
   constexpr std::size_t k_bytes = 200000;
   DataBlock a(rt, k_bytes, "a");
   DataBlock b(rt, k_bytes, "b");
@@ -574,10 +575,7 @@ TEST(ProgressEngine, ClosingWithManyReceivesOutstandingFailsOnlyTheUnmatched) {
   Runtime rt({.num_workers = 1, .sim_gpus = 0});
   auto comm =
       std::make_unique<Comm>(rt, MPI_COMM_WORLD, parla::mpi::CommConfig{.abort_on_failure = 0});
-  const int n = comm->size();
-  const int me = comm->rank();
-  const int next = (me + 1) % n;
-  const int prev = (me + n - 1) % n;
+  const auto [n, me, next, prev] = ring_of(*comm);
   constexpr int k_messages = 600;
   std::vector<int> in(k_messages, -1);
   std::vector<int> out(k_messages);
