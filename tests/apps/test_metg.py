@@ -64,6 +64,7 @@ def test_rounds_interleave_and_the_ratio_is_paired_per_round():
     paired = [p / m for p, m in zip(parla, mpi)]
     assert configs["parla-1xN"]["ratio_to_mpi_runs"] == pytest.approx(paired)
     assert configs["parla-1xN"]["ratio_to_mpi"] == pytest.approx(statistics.median(paired))
+    assert configs["parla-1xN"]["rounds_within_2x_mpi"] == sum(1 for x in paired if x <= 2.0)
     assert configs["mpi"]["metg_us"] == pytest.approx(statistics.median(mpi))
     assert result["metrics"]["best_ratio_to_mpi"] == pytest.approx(statistics.median(paired))
     assert result["metrics"]["goal_within_2x_mpi"] == (statistics.median(paired) <= 2.0)
