@@ -188,4 +188,10 @@ void* TaskContext::data(const DataSlice& slice, std::size_t i) const {
   return m_task->m_runtime->data_pointer(*m_task, slice, i);
 }
 
+namespace detail {
+void* declared_data(const TaskContext& ctx, std::size_t access) {
+  return ctx.m_task->m_runtime->access_pointer(*ctx.m_task, access);
+}
+}  // namespace detail
+
 }  // namespace parla

@@ -662,6 +662,24 @@ void* RuntimeImpl::data_pointer(TaskRecord& t, const DataSlice& slice, std::size
   return static_cast<std::byte*>(p) + slice.offset();
 }
 
+void* RuntimeImpl::access_pointer(TaskRecord& t, std::size_t access) {
+  TaskData* d = t.m_data.get();
+  const std::size_t declared = d != nullptr ? d->accesses.size() : 0;
+  if (access >= declared || d->devices.empty()) {
+    throw Error("task '" + t.display_name() + "' declared " + std::to_string(declared) +
+                " data access(es); access " + std::to_string(access) + " is out of range");
+  }
+  const TaskAccess& a = d->accesses[access];
+  BlockState& b = *a.block;
+  std::lock_guard<std::mutex> lock(b.mutex);
+  void* p = b.instances[static_cast<std::size_t>(d->devices[0])].ptr;
+  if (p == nullptr) {
+    throw Error("data block '" + b.name + "' is not on " + slot(d->devices[0]).device->name() +
+                " for task '" + t.display_name() + "'");
+  }
+  return static_cast<std::byte*>(p) + a.offset;
+}
+
 Stream& RuntimeImpl::task_stream(TaskRecord& t, std::size_t i) {
   TaskData* d = t.m_data.get();
   if (d == nullptr || i >= d->streams.size() || d->streams[i] == nullptr) {

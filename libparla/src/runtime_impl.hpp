@@ -164,6 +164,8 @@ class RuntimeImpl {
   [[nodiscard]] bool infer_dependencies() const noexcept { return m_infer; }
   /// Pointer to `slice` on the task's `i`-th device (TaskContext::data).
   void* data_pointer(TaskRecord& task, const DataSlice& slice, std::size_t i);
+  /// The task's `access`-th declared access on its first device (detail::declared_data).
+  void* access_pointer(TaskRecord& task, std::size_t access);
   /// The task's stream on its `i`-th device (TaskContext::stream).
   Stream& task_stream(TaskRecord& task, std::size_t i);
   [[nodiscard]] DeviceSlot& slot(int device) const noexcept { return *m_devices[static_cast<std::size_t>(device)]; }

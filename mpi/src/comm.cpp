@@ -320,6 +320,25 @@ struct P2pBody {
 static_assert(sizeof(P2pBody) <= parla::detail::TaskFunction::inline_size,
               "a plain send or receive body must fit in the task record");
 
+/// The body of a send or receive of a DataBlock slice, the task's one declared access: like
+/// P2pBody it fits in the record and names the task only when asked, and it holds no slice
+/// (the task's access keeps the block; the body asks the runtime where the bytes are).
+struct BlockP2pBody {
+  std::weak_ptr<CommState> state;
+  int count = 0;     // bytes
+  int peer = 0;
+  int tag = 0;       // the MPI tag
+  int user_tag = 0;  // the program's
+  OpKind kind = OpKind::send;
+
+  void operator()(TaskContext& ctx) const;
+  void describe(std::string& out) const {
+    append_task_name(out, kind == OpKind::send ? "send" : "recv", kind, peer, user_tag);
+  }
+};
+static_assert(sizeof(BlockP2pBody) <= parla::detail::TaskFunction::inline_size,
+              "a block send or receive body must fit in the task record");
+
 /// Everything a communication task's body needs; shared with the bodies so a task that runs
 /// after its Comm closed fails cleanly instead of touching freed state.
 struct CommState {
@@ -493,6 +512,63 @@ struct CommState {
     tracked.push_back(t);
   }
 
+  /// Declares the task's access to `data` (reads, writes or both), placed where the direct
+  /// path wants it.
+  void declare_access(SpawnOptions& o, const DataSlice& data, bool reads, bool writes,
+                      OpKind kind) const {
+    // Host placement by default: the runtime brings the block's current contents to host
+    // memory before the task runs (from a GPU through its copy stream, into page-locked
+    // memory for CUDA), and the task starts once the copy's event has fired.
+    if (direct && (kind == OpKind::send || kind == OpKind::recv)) {
+      // The direct path: the mapper picks, once the task is ready (its producers are done),
+      // the device holding most of the slice's current bytes: the CUDA GPU that wrote them,
+      // or the host. A receive declares inout here because locality counts only what a
+      // task reads; it is placed where the slice lives and overwrites it there.
+      o.placement = direct_placement;
+      reads = true;
+    }
+    if (reads && writes) {
+      o.inout.push_back(data);
+    } else if (writes) {
+      o.out.push_back(data);
+    } else {
+      o.in.push_back(data);
+    }
+  }
+
+  /// Points `op` at the task's data on the device the task runs on (a CUDA GPU only on the
+  /// direct path, else the host memory the runtime staged it in).
+  void use_task_data(TaskContext& ctx, Operation& op, void* buffer) {
+    op.buffer = buffer;
+    if (ctx.device().kind() == DeviceKind::gpu) {
+      // The task's stream already waits for the slice's producers (and, for a receive, for
+      // the readers of the bytes it overwrites): MPI gets the device pointer once the stream
+      // has reached this point.
+      op.host_memory = false;
+      op.ready = ctx.stream().record();
+      device_buffers.fetch_add(1, std::memory_order_relaxed);  // a counter only
+    } else {
+      op.host_memory = true;
+      host_buffers.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  /// Spawns the task that sends or receives a DataBlock slice (`op` from point_to_point()):
+  /// the lean body, unless the operation must hold something alive.
+  Task spawn_block(Operation&& op, const DataSlice& data, CommOptions&& options) {
+    const bool send = op.kind == OpKind::send;
+    if (options.keepalive) {
+      return spawn(std::move(op), data, send, !send, std::move(options), send ? "send" : "recv");
+    }
+    Runtime& r = runtime();
+    SpawnOptions o = task_options(options);
+    declare_access(o, data, send, !send, op.kind);
+    Task t = r.spawn(std::move(o),
+                     BlockP2pBody{self, op.count, op.peer, op.tag, op.user_tag, op.kind});
+    track(t);
+    return t;
+  }
+
   /// Spawns the task that posts `op` (its buffer taken from `data` when it has one).
   Task spawn(Operation op, const DataSlice& data, bool reads, bool writes, CommOptions&& options,
              const char* what) {
@@ -502,45 +578,13 @@ struct CommState {
       o.name.reserve(48);
       append_task_name(o.name, what, op.kind, op.peer, op.user_tag);
     }
-    if (data.state()) {
-      // Host placement by default: the runtime brings the block's current contents to host
-      // memory before the task runs (from a GPU through its copy stream, into page-locked
-      // memory for CUDA), and the task starts once the copy's event has fired.
-      if (direct && (op.kind == OpKind::send || op.kind == OpKind::recv)) {
-        // The direct path: the mapper picks, once the task is ready (its producers are done),
-        // the device holding most of the slice's current bytes: the CUDA GPU that wrote them,
-        // or the host. A receive declares inout here because locality counts only what a
-        // task reads; it is placed where the slice lives and overwrites it there.
-        o.placement = direct_placement;
-        reads = true;
-      }
-      if (reads && writes) {
-        o.inout.push_back(data);
-      } else if (writes) {
-        o.out.push_back(data);
-      } else {
-        o.in.push_back(data);
-      }
-    }
+    if (data.state()) declare_access(o, data, reads, writes, op.kind);
     op.keepalive = std::move(options.keepalive);
     std::weak_ptr<CommState> weak = self;
     Task t = r.spawn(std::move(o), [weak, op = std::move(op), data](TaskContext& ctx) mutable {
       std::shared_ptr<CommState> st = weak.lock();
       if (!st) throw std::runtime_error("parla::mpi: the Comm was destroyed before this task ran");
-      if (data.state()) {
-        op.buffer = ctx.data(data);
-        if (ctx.device().kind() == DeviceKind::gpu) {
-          // A CUDA GPU (only the direct path places here). The task's stream already waits
-          // for the slice's producers (and, for a receive, for the readers of the bytes it
-          // overwrites): MPI gets the device pointer once the stream has reached this point.
-          op.host_memory = false;
-          op.ready = ctx.stream().record();
-          st->device_buffers.fetch_add(1, std::memory_order_relaxed);  // a counter only
-        } else {
-          op.host_memory = true;  // the runtime staged it in host memory
-          st->host_buffers.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
+      if (data.state()) st->use_task_data(ctx, op, ctx.data(data));
       op.token = ctx.defer_completion();
       st->hand_over(ctx, std::move(op));
     });
@@ -561,6 +605,20 @@ void P2pBody::operator()(TaskContext& ctx) const {
   op.peer = peer;
   op.tag = tag;
   op.user_tag = user_tag;
+  op.token = ctx.defer_completion();
+  st->hand_over(ctx, std::move(op));
+}
+
+void BlockP2pBody::operator()(TaskContext& ctx) const {
+  std::shared_ptr<CommState> st = state.lock();
+  if (!st) throw std::runtime_error("parla::mpi: the Comm was destroyed before this task ran");
+  Operation op;
+  op.kind = kind;
+  op.count = count;
+  op.peer = peer;
+  op.tag = tag;
+  op.user_tag = user_tag;
+  st->use_task_data(ctx, op, parla::detail::declared_data(ctx, 0));
   op.token = ctx.defer_completion();
   st->hand_over(ctx, std::move(op));
 }
@@ -680,14 +738,14 @@ Operation point_to_point(detail::CommState& st, OpKind kind, void* buffer, std::
 
 Task Comm::send(const DataSlice& data, int dst, int tag, CommOptions options) {
   auto& st = *m_state;
-  return st.spawn(point_to_point(st, OpKind::send, nullptr, data.bytes(), dst, tag), data, true,
-                  false, std::move(options), "send");
+  return st.spawn_block(point_to_point(st, OpKind::send, nullptr, data.bytes(), dst, tag), data,
+                        std::move(options));
 }
 
 Task Comm::recv(const DataSlice& data, int src, int tag, CommOptions options) {
   auto& st = *m_state;
-  return st.spawn(point_to_point(st, OpKind::recv, nullptr, data.bytes(), src, tag), data, false,
-                  true, std::move(options), "recv");
+  return st.spawn_block(point_to_point(st, OpKind::recv, nullptr, data.bytes(), src, tag), data,
+                        std::move(options));
 }
 
 Task Comm::send(const void* buffer, std::size_t bytes, int dst, int tag, CommOptions options) {

@@ -256,6 +256,15 @@ TEST_P(CommTasks, ACommunicationTaskIsNamedAfterItsMessageBeforeAndAfterItRuns) 
   parla::Task named = comm.send(out2.data(), out2.size() * sizeof(int), next, 4,
                                 {.dependencies = {T[0]}, .name = "halo east"});
   parla::Task keyed = comm.recv(in2.data(), in2.size() * sizeof(int), prev, 4, {.key = T[1]});
+  // A DataBlock slice's send and receive (at an offset inside the block) keep no name either.
+  DataBlock bo(rt, 16 * sizeof(int), "bo");
+  DataBlock bi(rt, 16 * sizeof(int), "bi");
+  rt.spawn({.dependencies = {T[0]}, .out = {bo}}, [=](TaskContext& ctx) {
+    int* p = ctx.data_as<int>(bo);
+    for (int i = 0; i < 16; ++i) p[i] = 100 * me + i;
+  });
+  parla::Task bs = comm.send(bo.slice(8 * sizeof(int), 8 * sizeof(int)), next, 5);
+  parla::Task br = comm.recv(bi.slice(4 * sizeof(int), 8 * sizeof(int)), prev, 5);
   const std::string send_name = "mpi.send(to " + std::to_string(next) + ", tag 3)";
   const std::string recv_name = "mpi.recv(from " + std::to_string(prev) + ", tag 3)";
   EXPECT_EQ(s.state(), parla::TaskState::pending);
@@ -263,10 +272,22 @@ TEST_P(CommTasks, ACommunicationTaskIsNamedAfterItsMessageBeforeAndAfterItRuns) 
   EXPECT_EQ(r.name(), recv_name);
   EXPECT_EQ(named.name(), "halo east");
   EXPECT_EQ(keyed.name(), T[1].name());
+  EXPECT_EQ(bs.name(), "mpi.send(to " + std::to_string(next) + ", tag 5)");
+  EXPECT_EQ(br.name(), "mpi.recv(from " + std::to_string(prev) + ", tag 5)");
   rt.spawn({.key = T[0]}, [] {});
   rt.wait_all();
   EXPECT_EQ(in, std::vector<int>(64, prev));
   EXPECT_EQ(in2, std::vector<int>(8, prev));
+  std::vector<int> got(16, -2);
+  rt.spawn({.in = {bi}}, [&](TaskContext& ctx) {
+    const int* p = ctx.data_as<int>(bi);
+    std::copy(p, p + 16, got.begin());
+  });
+  rt.wait_all();
+  for (int i = 4; i < 12; ++i) {
+    // Elements 8..15 of the previous rank's block land in elements 4..11 of this one.
+    EXPECT_EQ(got[static_cast<std::size_t>(i)], 100 * prev + i + 4) << "element " << i;
+  }
   EXPECT_EQ(s.state(), parla::TaskState::completed);
   EXPECT_EQ(s.name(), send_name);
   EXPECT_EQ(r.name(), recv_name);

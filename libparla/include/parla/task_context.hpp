@@ -12,6 +12,15 @@
 
 namespace parla {
 
+class TaskContext;
+namespace detail {
+/// Pointer to the task's `access`-th declared data access (in the order of SpawnOptions'
+/// .in, .out, .inout) on its first device: for bodies that hold no DataSlice (the
+/// communication layer's lean send and receive bodies). Throws parla::Error when the task
+/// declared fewer accesses.
+[[nodiscard]] void* declared_data(const TaskContext& ctx, std::size_t access);
+}  // namespace detail
+
 /// Passed to bodies of the form `R(TaskContext&)`; valid only during the body.
 class TaskContext {
  public:
@@ -57,6 +66,7 @@ class TaskContext {
   }
 
  private:
+  friend void* detail::declared_data(const TaskContext& ctx, std::size_t access);
   Runtime* m_runtime;
   detail::TaskRecord* m_task;
   int m_worker;
