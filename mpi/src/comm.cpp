@@ -300,17 +300,20 @@ void append_task_name(std::string& out, const char* what, OpKind kind, int peer,
 
 struct CommState;
 
-/// The body of a send or a receive of a plain buffer, the hot path of a halo exchange. It
-/// fits in the task record (the spawn allocates nothing for it) and names its task only when
-/// something asks (a hang report, an error), instead of formatting a name for every message.
+/// The body of a send or a receive of a plain buffer or of a DataBlock slice, the hot path of
+/// a halo exchange. It fits in the task record (the spawn allocates nothing for it) and names
+/// its task only when something asks (a hang report, an error), instead of formatting a name
+/// for every message. A slice's body holds no slice: the task's one declared access keeps the
+/// block, and the body asks the runtime where the task's bytes are.
 struct P2pBody {
   std::weak_ptr<CommState> state;
-  void* buffer = nullptr;
-  int count = 0;     // bytes
+  void* buffer = nullptr;  // a plain buffer's
+  int count = 0;           // bytes
   int peer = 0;
   int tag = 0;       // the MPI tag (the message's number in its channel, see CommState)
   int user_tag = 0;  // the program's
   OpKind kind = OpKind::send;
+  bool task_data = false;  // the bytes are the task's declared access, not `buffer`
 
   void operator()(TaskContext& ctx) const;
   void describe(std::string& out) const {
@@ -319,25 +322,6 @@ struct P2pBody {
 };
 static_assert(sizeof(P2pBody) <= parla::detail::TaskFunction::inline_size,
               "a plain send or receive body must fit in the task record");
-
-/// The body of a send or receive of a DataBlock slice, the task's one declared access: like
-/// P2pBody it fits in the record and names the task only when asked, and it holds no slice
-/// (the task's access keeps the block; the body asks the runtime where the bytes are).
-struct BlockP2pBody {
-  std::weak_ptr<CommState> state;
-  int count = 0;     // bytes
-  int peer = 0;
-  int tag = 0;       // the MPI tag
-  int user_tag = 0;  // the program's
-  OpKind kind = OpKind::send;
-
-  void operator()(TaskContext& ctx) const;
-  void describe(std::string& out) const {
-    append_task_name(out, kind == OpKind::send ? "send" : "recv", kind, peer, user_tag);
-  }
-};
-static_assert(sizeof(BlockP2pBody) <= parla::detail::TaskFunction::inline_size,
-              "a block send or receive body must fit in the task record");
 
 /// Everything a communication task's body needs; shared with the bodies so a task that runs
 /// after its Comm closed fails cleanly instead of touching freed state.
@@ -563,8 +547,8 @@ struct CommState {
     Runtime& r = runtime();
     SpawnOptions o = task_options(options);
     declare_access(o, data, send, !send, op.kind);
-    Task t = r.spawn(std::move(o),
-                     BlockP2pBody{self, op.count, op.peer, op.tag, op.user_tag, op.kind});
+    Task t = r.spawn(std::move(o), P2pBody{self, nullptr, op.count, op.peer, op.tag,
+                                           op.user_tag, op.kind, /*task_data=*/true});
     track(t);
     return t;
   }
@@ -605,20 +589,7 @@ void P2pBody::operator()(TaskContext& ctx) const {
   op.peer = peer;
   op.tag = tag;
   op.user_tag = user_tag;
-  op.token = ctx.defer_completion();
-  st->hand_over(ctx, std::move(op));
-}
-
-void BlockP2pBody::operator()(TaskContext& ctx) const {
-  std::shared_ptr<CommState> st = state.lock();
-  if (!st) throw std::runtime_error("parla::mpi: the Comm was destroyed before this task ran");
-  Operation op;
-  op.kind = kind;
-  op.count = count;
-  op.peer = peer;
-  op.tag = tag;
-  op.user_tag = user_tag;
-  st->use_task_data(ctx, op, parla::detail::declared_data(ctx, 0));
+  if (task_data) st->use_task_data(ctx, op, parla::detail::declared_data(ctx, 0));
   op.token = ctx.defer_completion();
   st->hand_over(ctx, std::move(op));
 }
